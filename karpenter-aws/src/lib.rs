@@ -1,0 +1,1 @@
+//! AWS providers (not yet implemented).

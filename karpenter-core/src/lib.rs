@@ -1,0 +1,42 @@
+//! # karpenter-core
+//!
+//! Metrics-driven node autoscaling, without a cloud or a cluster: the
+//! `autoscaling.karpenter.sh/v1alpha1` API types, the decision engine that
+//! follows the Kubernetes HorizontalPodAutoscaler v2 semantics, and the
+//! provider traits that cloud crates implement.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use karpenter_core::api::v1alpha1::HorizontalAutoscalerSpec;
+//! use karpenter_core::autoscaler::{decide, DecisionInput, Observation, TargetState};
+//!
+//! // One node per 4 queued messages, from zero to 1000 nodes.
+//! let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+//!     "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "ml-training"},
+//!     "minReplicas": 0, "maxReplicas": 1000,
+//!     "metrics": [{"prometheus": {"query": "karpenter_queue_length{name=\"q\"}",
+//!                                  "target": {"type": "AverageValue", "value": 4}}}]
+//! })).unwrap();
+//! let decision = decide(&DecisionInput {
+//!     spec: &spec,
+//!     target: TargetState { spec_replicas: 0, status_replicas: 0 },
+//!     observations: &[Observation::Value(2400.0)],
+//!     history: None,
+//!     now: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+//! });
+//! // From zero, the default policies allow +4 per 15 s (Percent 100 of 0 is 0).
+//! assert_eq!(decision.desired_replicas, 4);
+//! for line in decision.explain() {
+//!     println!("{line}");
+//! }
+//! ```
+//!
+//! Layout: [`api`] (types, quantities, validation), [`autoscaler`] (the
+//! decision), [`clock`] (time), [`error`].
+
+pub mod api;
+pub mod autoscaler;
+pub mod clock;
+pub mod error;
+
+pub use error::Error;
