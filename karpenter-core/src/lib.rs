@@ -40,3 +40,5 @@ pub mod clock;
 pub mod error;
 
 pub use error::Error;
+pub mod cluster;
+pub mod provider;

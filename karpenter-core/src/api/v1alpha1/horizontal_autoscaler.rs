@@ -119,6 +119,17 @@ pub enum MetricSourceKind<'a> {
 }
 
 impl MetricSourceKind<'_> {
+    /// The name providers claim in
+    /// [`CloudProvider::metric_source_types`](crate::provider::CloudProvider::metric_source_types):
+    /// `prometheus`, `cloudWatch`, or the custom source's `type`.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Self::Prometheus => "prometheus",
+            Self::CloudWatch => "cloudWatch",
+            Self::Custom(t) => t,
+        }
+    }
+
     /// The name used in condition reasons: `FailedGet{name}Metric`.
     pub fn reason_name(&self) -> &str {
         match self {
