@@ -1,8 +1,103 @@
-//! The decision engine (placeholder being written; the public types below are the contract).
+//! The decision engine: `desired = f(spec, target, observations, history, now)`.
+//!
+//! A pure, deterministic function that follows the Kubernetes
+//! HorizontalPodAutoscaler v2 controller (see `HPA-SEMANTICS.md` and its
+//! binding "karpenter-rs decisions"):
+//!
+//! 1. each metric gives a recommendation from the [`Algorithm`]
+//!    ([`Proportional`] by default);
+//! 2. the largest recommendation wins; a metric that cannot be read never
+//!    pulls the decision down, and if none can be read nothing changes;
+//! 3. stabilization windows and rate-limiting policies (the behavior, HPA
+//!    defaults when omitted) shape the change;
+//! 4. the result is clamped to `[minReplicas, maxReplicas]`.
+//!
+//! The [`Decision`] carries the number, the three conditions with upstream
+//! reason strings, the updated history to persist, and the ordered
+//! [`Step`]s that explain it.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use karpenter_core::api::v1alpha1::HorizontalAutoscalerSpec;
+//! use karpenter_core::autoscaler::{decide, DecisionInput, Observation, TargetState};
+//!
+//! let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+//!     "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "web"},
+//!     "minReplicas": 1, "maxReplicas": 10,
+//!     "metrics": [{"prometheus": {"query": "cpu", "target": {"type": "Utilization", "value": 60}}}]
+//! })).unwrap();
+//! let d = decide(&DecisionInput {
+//!     spec: &spec,
+//!     target: TargetState { spec_replicas: 4, status_replicas: 4 },
+//!     observations: &[Observation::Value(0.9)], // 90% against a 60% target
+//!     history: None,
+//!     now: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+//! });
+//! assert_eq!(d.desired_replicas, 6); // ceil(1.5 × 4)
+//! assert_eq!(d.condition("AbleToScale").unwrap().reason, "SucceededRescale");
+//! ```
+
+mod algorithm;
+mod behavior;
+mod explain;
+mod pid;
 
 use chrono::{DateTime, Utc};
 
-use crate::api::v1alpha1::{Condition, HorizontalAutoscalerSpec, ScalingHistory};
+pub use algorithm::{Algorithm, AlgorithmOutput, MetricContext, Proportional, Rule};
+pub use behavior::{
+    DEFAULT_SCALE_DOWN_POLICIES, DEFAULT_SCALE_DOWN_WINDOW_SECONDS, DEFAULT_SCALE_UP_POLICIES,
+    DEFAULT_SCALE_UP_WINDOW_SECONDS, DEFAULT_TOLERANCE, Direction, PolicyBound, RateLimit,
+    ResolvedBehavior, ResolvedRules, Stabilized, rate_limit, record_recommendation,
+    record_scale_event, stabilize,
+};
+pub use explain::Step;
+pub use pid::{Pid, PidGains};
+
+use crate::api::v1alpha1::{
+    AlgorithmState, Condition, ConditionStatus, HorizontalAutoscalerSpec, ScalingHistory,
+};
+
+/// Condition types and reasons, as the Kubernetes HPA spells them.
+pub mod reasons {
+    /// Condition: whether the target can be read and written.
+    pub const ABLE_TO_SCALE: &str = "AbleToScale";
+    /// Condition: whether a metric produced a recommendation.
+    pub const SCALING_ACTIVE: &str = "ScalingActive";
+    /// Condition: whether the count was limited by policies or bounds.
+    pub const SCALING_LIMITED: &str = "ScalingLimited";
+
+    /// The target could not be read.
+    pub const FAILED_GET_SCALE: &str = "FailedGetScale";
+    /// The target was read.
+    pub const SUCCEEDED_GET_SCALE: &str = "SucceededGetScale";
+    /// A new count was written.
+    pub const SUCCEEDED_RESCALE: &str = "SucceededRescale";
+    /// Writing the new count failed.
+    pub const FAILED_UPDATE_SCALE: &str = "FailedUpdateScale";
+    /// Stabilization did not change the recommendation.
+    pub const READY_FOR_NEW_SCALE: &str = "ReadyForNewScale";
+    /// The up window held the count down.
+    pub const SCALE_UP_STABILIZED: &str = "ScaleUpStabilized";
+    /// The down window held the count up.
+    pub const SCALE_DOWN_STABILIZED: &str = "ScaleDownStabilized";
+    /// A metric gave a recommendation.
+    pub const VALID_METRIC_FOUND: &str = "ValidMetricFound";
+    /// Target at 0 with minReplicas > 0.
+    pub const SCALING_DISABLED: &str = "ScalingDisabled";
+    /// A metric has no (or an unknown) source or target.
+    pub const INVALID_METRIC_SOURCE_TYPE: &str = "InvalidMetricSourceType";
+    /// The count is within the allowed range.
+    pub const DESIRED_WITHIN_RANGE: &str = "DesiredWithinRange";
+    /// Clamped to maxReplicas.
+    pub const TOO_MANY_REPLICAS: &str = "TooManyReplicas";
+    /// Clamped to minReplicas.
+    pub const TOO_FEW_REPLICAS: &str = "TooFewReplicas";
+    /// Limited by a scale-up policy.
+    pub const SCALE_UP_LIMIT: &str = "ScaleUpLimit";
+    /// Limited by a scale-down policy.
+    pub const SCALE_DOWN_LIMIT: &str = "ScaleDownLimit";
+}
 
 /// One reading of one metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,13 +120,16 @@ pub struct TargetState {
 /// Everything one decision depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionInput<'a> {
-    /// The autoscaler's spec.
+    /// The autoscaler's spec (validated; invalid values never panic but may
+    /// make metrics unusable).
     pub spec: &'a HorizontalAutoscalerSpec,
     /// The target's replicas.
     pub target: TargetState,
-    /// One observation per `spec.metrics` entry, same order.
+    /// One observation per `spec.metrics` entry, same order. A missing
+    /// observation counts as a failed read.
     pub observations: &'a [Observation],
-    /// The history from the last decision; `None` = first decision since start.
+    /// The history from the last decision; `None` means the first decision
+    /// since start (the current count is seeded as a recommendation).
     pub history: Option<&'a ScalingHistory>,
     /// The decision instant.
     pub now: DateTime<Utc>,
@@ -41,30 +139,465 @@ pub struct DecisionInput<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricOutcome {
     /// The metric's recommendation.
-    Recommendation(i32),
+    Recommendation {
+        /// Recommended replicas.
+        replicas: i32,
+        /// The observed value it came from.
+        value: f64,
+    },
     /// Why the metric gave none.
-    Error(String),
+    Error {
+        /// Condition reason, e.g. `FailedGetPrometheusMetric`.
+        reason: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
-/// A decision.
+/// A decision and everything needed to act on it and explain it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// The replicas to set.
+    /// The replicas to set on the target.
     pub desired_replicas: i32,
+    /// The target's replicas when the decision was made.
+    pub current_replicas: i32,
     /// Per metric, in spec order.
     pub metrics: Vec<MetricOutcome>,
-    /// `AbleToScale`, `ScalingActive`, `ScalingLimited`.
+    /// The conditions this decision sets (`AbleToScale`, and `ScalingActive`
+    /// and `ScalingLimited` when the decision reached them), without
+    /// transition times: merge them into the status with
+    /// [`set_condition`](crate::api::v1alpha1::set_condition).
     pub conditions: Vec<Condition>,
-    /// The updated history.
+    /// The history to persist for the next decision.
     pub history: ScalingHistory,
+    /// The steps that produced the number, in order.
+    pub explanation: Vec<Step>,
+    /// The first metric failure, if any (the decision may still scale up).
+    pub error: Option<String>,
 }
 
-/// Decides with the proportional algorithm.
+impl Decision {
+    /// Whether the target must be written (`desired != current`).
+    pub fn rescale(&self) -> bool {
+        self.desired_replicas != self.current_replicas
+    }
+
+    /// The condition of type `type_`, if this decision set it.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// The explanation as sentences.
+    pub fn explain(&self) -> Vec<String> {
+        self.explanation.iter().map(ToString::to_string).collect()
+    }
+
+    /// Records that writing `desired_replicas` to the target failed:
+    /// `AbleToScale=False` with `FailedUpdateScale`, and the scale event the
+    /// decision recorded is dropped (the change did not happen).
+    pub fn record_write_failure(&mut self, message: &str, now: DateTime<Utc>) {
+        if self.rescale()
+            && let Some(pos) = self
+                .history
+                .scale_events
+                .iter()
+                .rposition(|e| e.time == now && e.change == self.desired_replicas - self.current_replicas)
+        {
+            self.history.scale_events.remove(pos);
+        }
+        set(
+            &mut self.conditions,
+            reasons::ABLE_TO_SCALE,
+            false,
+            reasons::FAILED_UPDATE_SCALE,
+            format!("the autoscaler was unable to update the target scale: {message}"),
+        );
+    }
+}
+
+fn set(conditions: &mut Vec<Condition>, type_: &str, status: bool, reason: &str, message: String) {
+    let c = Condition {
+        type_: type_.to_string(),
+        status: ConditionStatus::from_bool(status),
+        reason: reason.to_string(),
+        message,
+        last_transition_time: None,
+    };
+    match conditions.iter_mut().find(|x| x.type_ == type_) {
+        Some(existing) => *existing = c,
+        None => conditions.push(c),
+    }
+}
+
+/// The decision engine, parameterised by its per-metric [`Algorithm`].
+///
+/// [`decide`] is `Autoscaler::new(Proportional).decide`.
+#[derive(Debug, Clone, Default)]
+pub struct Autoscaler<A: Algorithm = Proportional> {
+    algorithm: A,
+}
+
+/// Decides with the [`Proportional`] (Kubernetes HPA) algorithm.
 pub fn decide(input: &DecisionInput<'_>) -> Decision {
-    Decision {
-        desired_replicas: input.target.spec_replicas,
-        metrics: Vec::new(),
-        conditions: Vec::new(),
-        history: input.history.cloned().unwrap_or_default(),
+    Autoscaler::new(Proportional).decide(input)
+}
+
+impl<A: Algorithm> Autoscaler<A> {
+    /// An engine using `algorithm` for every metric.
+    pub fn new(algorithm: A) -> Self {
+        Self { algorithm }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> &A {
+        &self.algorithm
+    }
+
+    /// Makes one decision (HPA-SEMANTICS §1).
+    pub fn decide(&self, input: &DecisionInput<'_>) -> Decision {
+        let spec = input.spec;
+        let now = input.now;
+        let current = input.target.spec_replicas;
+        let min = spec.min_replicas.unwrap_or(1);
+        let max = spec.max_replicas;
+        let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());
+
+        let mut explanation = Vec::with_capacity(spec.metrics.len() + 5);
+        let mut conditions = Vec::with_capacity(3);
+        let mut history = match input.history {
+            Some(h) => h.clone(),
+            None => {
+                explanation.push(Step::SeededHistory { replicas: current });
+                ScalingHistory {
+                    recommendations: vec![crate::api::v1alpha1::Recommendation {
+                        time: now,
+                        replicas: current,
+                    }],
+                    ..ScalingHistory::default()
+                }
+            }
+        };
+        set(
+            &mut conditions,
+            reasons::ABLE_TO_SCALE,
+            true,
+            reasons::SUCCEEDED_GET_SCALE,
+            "the autoscaler was able to get the target's current scale".to_string(),
+        );
+        let mut decision = Decision {
+            desired_replicas: current,
+            current_replicas: current,
+            metrics: Vec::new(),
+            conditions: Vec::new(),
+            history: ScalingHistory::default(),
+            explanation: Vec::new(),
+            error: None,
+        };
+
+        let desired = if current == 0 && min != 0 {
+            set(
+                &mut conditions,
+                reasons::SCALING_ACTIVE,
+                false,
+                reasons::SCALING_DISABLED,
+                "scaling is disabled since the replica count of the target is zero".to_string(),
+            );
+            explanation.push(Step::Paused);
+            current
+        } else if current > max || current < min {
+            let desired = if current > max { max } else { min };
+            explanation.push(Step::OutOfRange { current, min, max, desired });
+            desired
+        } else {
+            match self.recommend(input, min, max, &behavior, &mut history, &mut explanation, &mut decision) {
+                Err((reason, message)) => {
+                    set(
+                        &mut conditions,
+                        reasons::SCALING_ACTIVE,
+                        false,
+                        &reason,
+                        format!("the autoscaler was unable to compute the replica count: {message}"),
+                    );
+                    current
+                }
+                Ok((proposal, winner)) => {
+                    set(
+                        &mut conditions,
+                        reasons::SCALING_ACTIVE,
+                        true,
+                        reasons::VALID_METRIC_FOUND,
+                        format!(
+                            "the autoscaler was able to successfully calculate a replica count from metrics[{winner}]"
+                        ),
+                    );
+                    normalize(
+                        &behavior,
+                        &mut history,
+                        current,
+                        proposal,
+                        min,
+                        max,
+                        now,
+                        &mut conditions,
+                        &mut explanation,
+                    )
+                }
+            }
+        };
+
+        if desired != current {
+            record_scale_event(&behavior, &mut history.scale_events, desired - current, now);
+            set(
+                &mut conditions,
+                reasons::ABLE_TO_SCALE,
+                true,
+                reasons::SUCCEEDED_RESCALE,
+                format!("the autoscaler was able to update the target scale to {desired}"),
+            );
+        }
+        explanation.push(Step::Final { current, desired });
+        decision.desired_replicas = desired;
+        decision.conditions = conditions;
+        decision.history = history;
+        decision.explanation = explanation;
+        decision
+    }
+
+    /// Per-metric recommendations combined (HPA-SEMANTICS §2, §3). Returns
+    /// the combined proposal and the winning metric, or the first failure's
+    /// reason and message when nothing may change.
+    #[allow(clippy::too_many_arguments)]
+    fn recommend(
+        &self,
+        input: &DecisionInput<'_>,
+        min: i32,
+        max: i32,
+        behavior: &ResolvedBehavior,
+        history: &mut ScalingHistory,
+        explanation: &mut Vec<Step>,
+        decision: &mut Decision,
+    ) -> Result<(i32, usize), (String, String)> {
+        let spec = input.spec;
+        let stateful = self.algorithm.is_stateful();
+        if stateful {
+            history.algorithm_state.resize(spec.metrics.len(), AlgorithmState::default());
+        } else {
+            history.algorithm_state.clear();
+        }
+        let mut best: Option<(i32, usize)> = None;
+        let mut first_failure: Option<(String, String)> = None;
+        let mut valid = 0;
+        decision.metrics.reserve(spec.metrics.len());
+        for (index, metric) in spec.metrics.iter().enumerate() {
+            let outcome = match metric.source() {
+                None => Err((
+                    reasons::INVALID_METRIC_SOURCE_TYPE.to_string(),
+                    format!("spec.metrics[{index}] has no source: set prometheus, cloudWatch or custom"),
+                )),
+                Some((kind, target)) => {
+                    let failed = || format!("FailedGet{}Metric", kind.reason_name());
+                    match (input.observations.get(index), target.target_value()) {
+                        (_, None) => Err((
+                            reasons::INVALID_METRIC_SOURCE_TYPE.to_string(),
+                            format!("spec.metrics[{index}] target has no value: set target.value"),
+                        )),
+                        (_, Some(t)) if !(t.is_finite() && t > 0.0) => Err((
+                            reasons::INVALID_METRIC_SOURCE_TYPE.to_string(),
+                            format!("spec.metrics[{index}] target must be > 0, got {t}"),
+                        )),
+                        (None, _) => Err((failed(), format!("no observation for metrics[{index}]"))),
+                        (Some(Observation::Error(e)), _) => Err((failed(), e.clone())),
+                        (Some(Observation::Value(v)), _) if !v.is_finite() => {
+                            Err((failed(), format!("metrics[{index}] value is {v}, not a finite number")))
+                        }
+                        (Some(Observation::Value(v)), Some(t)) => {
+                            let ctx = MetricContext {
+                                target_type: target.type_,
+                                observed: *v,
+                                target: t,
+                                current_replicas: input.target.spec_replicas,
+                                status_replicas: input.target.status_replicas,
+                                min_replicas: min,
+                                max_replicas: max,
+                                tolerance_up: behavior.scale_up.tolerance,
+                                tolerance_down: behavior.scale_down.tolerance,
+                                now: input.now,
+                            };
+                            let mut scratch = AlgorithmState::default();
+                            let state = if stateful {
+                                &mut history.algorithm_state[index]
+                            } else {
+                                &mut scratch
+                            };
+                            let out = self.algorithm.recommend(&ctx, state);
+                            explanation.push(Step::MetricRecommendation {
+                                index,
+                                target_type: target.type_,
+                                observed: *v,
+                                target: t,
+                                ratio: out.ratio,
+                                replicas: out.replicas,
+                                rule: out.rule,
+                            });
+                            Ok((out.replicas.max(0), *v))
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Ok((replicas, value)) => {
+                    valid += 1;
+                    if best.is_none_or(|(b, _)| replicas > b) {
+                        best = Some((replicas, index));
+                    }
+                    decision.metrics.push(MetricOutcome::Recommendation { replicas, value });
+                }
+                Err((reason, message)) => {
+                    explanation.push(Step::MetricFailed {
+                        index,
+                        reason: reason.clone(),
+                        message: message.clone(),
+                    });
+                    decision.metrics.push(MetricOutcome::Error { reason: reason.clone(), message: message.clone() });
+                    if first_failure.is_none() {
+                        decision.error = Some(format!("metrics[{index}]: {message}"));
+                        first_failure = Some((reason, message));
+                    }
+                }
+            }
+        }
+        let current = input.target.spec_replicas;
+        match (best, first_failure) {
+            (None, failure) => {
+                explanation.push(Step::NoValidMetric);
+                Err(failure.unwrap_or_else(|| {
+                    (
+                        reasons::INVALID_METRIC_SOURCE_TYPE.to_string(),
+                        "spec.metrics is empty: add at least one metric".to_string(),
+                    )
+                }))
+            }
+            (Some((proposal, _)), Some(failure)) if proposal < current => {
+                explanation.push(Step::PartialReadNoScaleDown { proposal, current });
+                Err(failure)
+            }
+            (Some((replicas, winner)), _) => {
+                explanation.push(Step::Combined { winner, replicas, valid });
+                Ok((replicas, winner))
+            }
+        }
+    }
+}
+
+/// Stabilization, rate limits and clamping (HPA-SEMANTICS §4).
+#[allow(clippy::too_many_arguments)]
+fn normalize(
+    behavior: &ResolvedBehavior,
+    history: &mut ScalingHistory,
+    current: i32,
+    desired: i32,
+    min: i32,
+    max: i32,
+    now: DateTime<Utc>,
+    conditions: &mut Vec<Condition>,
+    explanation: &mut Vec<Step>,
+) -> i32 {
+    let st = stabilize(behavior, &history.recommendations, current, desired, now);
+    record_recommendation(behavior, &mut history.recommendations, desired, now);
+    explanation.push(Step::Stabilization {
+        desired,
+        up_recommendation: st.up_recommendation,
+        down_recommendation: st.down_recommendation,
+        up_window: behavior.scale_up.stabilization_window_seconds,
+        down_window: behavior.scale_down.stabilization_window_seconds,
+        stabilized: st.replicas,
+    });
+    let s = st.replicas;
+    if s != desired {
+        let (reason, message) = if desired >= current {
+            (
+                reasons::SCALE_UP_STABILIZED,
+                "recent recommendations were lower than current one, applying the lowest recent recommendation",
+            )
+        } else {
+            (
+                reasons::SCALE_DOWN_STABILIZED,
+                "recent recommendations were higher than current one, applying the highest recent recommendation",
+            )
+        };
+        set(conditions, reasons::ABLE_TO_SCALE, true, reason, message.to_string());
+    } else {
+        set(
+            conditions,
+            reasons::ABLE_TO_SCALE,
+            true,
+            reasons::READY_FOR_NEW_SCALE,
+            "recommended size matches current size".to_string(),
+        );
+    }
+
+    let limited = if s > current {
+        let rl = rate_limit(&behavior.scale_up, Direction::Up, &history.scale_events, current, now);
+        explanation.push(policy_step(&behavior.scale_up, Direction::Up, &rl));
+        let (allowed, reason) = if rl.limit < max {
+            (rl.limit, reasons::SCALE_UP_LIMIT)
+        } else {
+            (max, reasons::TOO_MANY_REPLICAS)
+        };
+        (s > allowed).then_some((allowed, reason))
+    } else if s < current {
+        let rl = rate_limit(&behavior.scale_down, Direction::Down, &history.scale_events, current, now);
+        explanation.push(policy_step(&behavior.scale_down, Direction::Down, &rl));
+        let (allowed, reason) = if rl.limit > min {
+            (rl.limit, reasons::SCALE_DOWN_LIMIT)
+        } else {
+            (min, reasons::TOO_FEW_REPLICAS)
+        };
+        (s < allowed).then_some((allowed, reason))
+    } else {
+        None
+    };
+    match limited {
+        Some((allowed, reason)) => {
+            explanation.push(Step::Limited { reason, from: s, to: allowed });
+            let message = match reason {
+                reasons::SCALE_UP_LIMIT => {
+                    "the desired replica count is increasing faster than the maximum scale rate"
+                }
+                reasons::TOO_MANY_REPLICAS => {
+                    "the desired replica count is more than the maximum replica count"
+                }
+                reasons::SCALE_DOWN_LIMIT => {
+                    "the desired replica count is decreasing faster than the maximum scale rate"
+                }
+                _ => "the desired replica count is less than the minimum replica count",
+            };
+            set(conditions, reasons::SCALING_LIMITED, true, reason, message.to_string());
+            allowed
+        }
+        None => {
+            set(
+                conditions,
+                reasons::SCALING_LIMITED,
+                false,
+                reasons::DESIRED_WITHIN_RANGE,
+                "the desired count is within the acceptable range".to_string(),
+            );
+            s
+        }
+    }
+}
+
+fn policy_step(rules: &ResolvedRules, direction: Direction, rl: &RateLimit) -> Step {
+    let chosen = rl.chosen.and_then(|i| rules.policies.get(i).map(|p| (i, p)));
+    Step::Policy {
+        direction,
+        select: rules.select_policy,
+        policy: chosen.map(|(i, p)| (i, p.type_, p.value, p.period_seconds)),
+        start: rl
+            .chosen
+            .and_then(|i| rl.bounds.iter().find(|b| b.index == i))
+            .map_or(0, |b| b.start),
+        limit: rl.limit,
     }
 }

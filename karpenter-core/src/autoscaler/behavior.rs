@@ -1,0 +1,300 @@
+//! Behavior with every default filled in (HPA-SEMANTICS §4.1), stabilization
+//! (§4.2), scale-event bookkeeping (§4.3) and rate-limiting policies (§4.4).
+
+use chrono::{DateTime, Utc};
+
+use crate::api::v1alpha1::{
+    Behavior, Recommendation, ScaleEvent, ScalingPolicy, ScalingPolicySelect, ScalingPolicyType,
+    ScalingRules,
+};
+
+/// Default tolerance of the usage ratio around 1 in both directions.
+pub const DEFAULT_TOLERANCE: f64 = 0.1;
+/// Default scale-down stabilization window, seconds.
+pub const DEFAULT_SCALE_DOWN_WINDOW_SECONDS: i32 = 300;
+/// Default scale-up stabilization window, seconds.
+pub const DEFAULT_SCALE_UP_WINDOW_SECONDS: i32 = 0;
+
+/// The default scale-up policies: Count 4 and Percent 100, per 15 s.
+pub const DEFAULT_SCALE_UP_POLICIES: [ScalingPolicy; 2] = [
+    ScalingPolicy { type_: ScalingPolicyType::Count, value: 4, period_seconds: 15 },
+    ScalingPolicy { type_: ScalingPolicyType::Percent, value: 100, period_seconds: 15 },
+];
+/// The default scale-down policy: Percent 100 per 15 s.
+pub const DEFAULT_SCALE_DOWN_POLICIES: [ScalingPolicy; 1] =
+    [ScalingPolicy { type_: ScalingPolicyType::Percent, value: 100, period_seconds: 15 }];
+
+/// The direction of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Adding replicas.
+    Up,
+    /// Removing replicas.
+    Down,
+}
+
+impl Direction {
+    /// `up` or `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+}
+
+/// One direction's rules, every field resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedRules {
+    /// Stabilization window, seconds.
+    pub stabilization_window_seconds: i64,
+    /// Policy selection.
+    pub select_policy: ScalingPolicySelect,
+    /// Policies (never empty for a valid spec).
+    pub policies: Vec<ScalingPolicy>,
+    /// Tolerance of the usage ratio in this direction.
+    pub tolerance: f64,
+}
+
+impl ResolvedRules {
+    fn resolve(rules: Option<&ScalingRules>, window: i32, policies: &[ScalingPolicy]) -> Self {
+        let rules = rules.cloned().unwrap_or_default();
+        Self {
+            stabilization_window_seconds: i64::from(
+                rules.stabilization_window_seconds.unwrap_or(window).max(0),
+            ),
+            select_policy: rules.select_policy.unwrap_or(ScalingPolicySelect::Max),
+            policies: rules.policies.unwrap_or_else(|| policies.to_vec()),
+            tolerance: rules
+                .tolerance
+                .map(|q| q.as_f64())
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .unwrap_or(DEFAULT_TOLERANCE),
+        }
+    }
+
+    /// The longest `periodSeconds` of this direction's policies.
+    pub fn longest_period_seconds(&self) -> i64 {
+        self.policies.iter().map(|p| i64::from(p.period_seconds)).max().unwrap_or(0)
+    }
+}
+
+/// A [`Behavior`] with every default applied (karpenter-rs decision 1:
+/// an omitted behavior means these defaults, not the legacy HPA path).
+///
+/// ```
+/// use karpenter_core::autoscaler::ResolvedBehavior;
+///
+/// let b = ResolvedBehavior::resolve(None);
+/// assert_eq!(b.scale_down.stabilization_window_seconds, 300);
+/// assert_eq!(b.scale_up.policies.len(), 2);
+/// assert_eq!(b.scale_up.tolerance, 0.1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedBehavior {
+    /// Scale-up rules.
+    pub scale_up: ResolvedRules,
+    /// Scale-down rules.
+    pub scale_down: ResolvedRules,
+}
+
+impl ResolvedBehavior {
+    /// Fills in the HPA defaults, field by field; a given `policies` list
+    /// replaces the default list as a whole.
+    pub fn resolve(behavior: Option<&Behavior>) -> Self {
+        let b = behavior.cloned().unwrap_or_default();
+        Self {
+            scale_up: ResolvedRules::resolve(
+                b.scale_up.as_ref(),
+                DEFAULT_SCALE_UP_WINDOW_SECONDS,
+                &DEFAULT_SCALE_UP_POLICIES,
+            ),
+            scale_down: ResolvedRules::resolve(
+                b.scale_down.as_ref(),
+                DEFAULT_SCALE_DOWN_WINDOW_SECONDS,
+                &DEFAULT_SCALE_DOWN_POLICIES,
+            ),
+        }
+    }
+
+    /// The behavior written out in full, as the API would show it defaulted.
+    pub fn to_behavior(&self) -> Behavior {
+        let rules = |r: &ResolvedRules| ScalingRules {
+            stabilization_window_seconds: Some(r.stabilization_window_seconds as i32),
+            select_policy: Some(r.select_policy),
+            policies: Some(r.policies.clone()),
+            tolerance: crate::api::Quantity::from_f64(r.tolerance).ok(),
+        };
+        Behavior { scale_up: Some(rules(&self.scale_up)), scale_down: Some(rules(&self.scale_down)) }
+    }
+
+    /// How long scale events must be kept: the longest period of either
+    /// direction (karpenter-rs decision 6).
+    pub fn event_retention_seconds(&self) -> i64 {
+        self.scale_up.longest_period_seconds().max(self.scale_down.longest_period_seconds())
+    }
+
+    /// How long recommendations must be kept: the longest window.
+    pub fn recommendation_retention_seconds(&self) -> i64 {
+        self.scale_up
+            .stabilization_window_seconds
+            .max(self.scale_down.stabilization_window_seconds)
+    }
+}
+
+/// Age of `t` at `now`, in milliseconds (negative for future instants).
+fn age_millis(now: DateTime<Utc>, t: DateTime<Utc>) -> i64 {
+    (now - t).num_milliseconds()
+}
+
+/// Whether an instant `t` is inside a window of `seconds` ending at `now`:
+/// strictly younger than the window (so a 0 s window holds nothing).
+pub(crate) fn inside(now: DateTime<Utc>, t: DateTime<Utc>, seconds: i64) -> bool {
+    age_millis(now, t) < seconds.saturating_mul(1000)
+}
+
+/// The result of stabilization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stabilized {
+    /// Lowest recommendation in the up window (and the desired count).
+    pub up_recommendation: i32,
+    /// Highest recommendation in the down window (and the desired count).
+    pub down_recommendation: i32,
+    /// `current` clamped into `[up, down]`.
+    pub replicas: i32,
+}
+
+/// Stabilizes `desired` against the recommendations inside each window
+/// (HPA-SEMANTICS §4.2).
+pub fn stabilize(
+    behavior: &ResolvedBehavior,
+    recommendations: &[Recommendation],
+    current: i32,
+    desired: i32,
+    now: DateTime<Utc>,
+) -> Stabilized {
+    let (mut up, mut down) = (desired, desired);
+    for r in recommendations {
+        if inside(now, r.time, behavior.scale_up.stabilization_window_seconds) {
+            up = up.min(r.replicas);
+        }
+        if inside(now, r.time, behavior.scale_down.stabilization_window_seconds) {
+            down = down.max(r.replicas);
+        }
+    }
+    Stabilized { up_recommendation: up, down_recommendation: down, replicas: current.max(up).min(down) }
+}
+
+/// Records a prenormalized recommendation, dropping entries that are in no
+/// window any more (only entries inside a window ever matter, so this bounds
+/// memory exactly as upstream's slot reuse does, and keeps the list ordered).
+pub fn record_recommendation(
+    behavior: &ResolvedBehavior,
+    recommendations: &mut Vec<Recommendation>,
+    replicas: i32,
+    now: DateTime<Utc>,
+) {
+    let keep = behavior.recommendation_retention_seconds();
+    recommendations.retain(|r| inside(now, r.time, keep));
+    recommendations.push(Recommendation { time: now, replicas });
+}
+
+/// Records a scale event, dropping events older than the longest period of
+/// either direction (karpenter-rs decision 6).
+pub fn record_scale_event(
+    behavior: &ResolvedBehavior,
+    events: &mut Vec<ScaleEvent>,
+    change: i32,
+    now: DateTime<Utc>,
+) {
+    let keep = behavior.event_retention_seconds();
+    events.retain(|e| inside(now, e.time, keep));
+    events.push(ScaleEvent { time: now, change });
+}
+
+/// The bound one policy puts on a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyBound {
+    /// Index in the direction's policies.
+    pub index: usize,
+    /// Replicas at the start of the policy's period.
+    pub start: i64,
+    /// The furthest the policy lets the count go.
+    pub bound: i64,
+}
+
+/// The outcome of applying one direction's policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Every policy's bound.
+    pub bounds: Vec<PolicyBound>,
+    /// The policy chosen by `selectPolicy` (None when Disabled).
+    pub chosen: Option<usize>,
+    /// The bound after selection and "never reverse".
+    pub limit: i32,
+}
+
+/// Applies the direction's policies (HPA-SEMANTICS §4.4, with exact integer
+/// Percent arithmetic per karpenter-rs decision 4).
+pub fn rate_limit(
+    rules: &ResolvedRules,
+    direction: Direction,
+    events: &[ScaleEvent],
+    current: i32,
+    now: DateTime<Utc>,
+) -> RateLimit {
+    let current64 = i64::from(current);
+    if rules.select_policy == ScalingPolicySelect::Disabled {
+        return RateLimit { bounds: Vec::new(), chosen: None, limit: current };
+    }
+    let mut bounds = Vec::with_capacity(rules.policies.len());
+    for (index, p) in rules.policies.iter().enumerate() {
+        let period = i64::from(p.period_seconds);
+        let (mut added, mut removed) = (0i64, 0i64);
+        for e in events {
+            if inside(now, e.time, period) {
+                if e.change > 0 {
+                    added = added.saturating_add(i64::from(e.change));
+                } else {
+                    removed = removed.saturating_sub(i64::from(e.change));
+                }
+            }
+        }
+        let start = current64.saturating_sub(added).saturating_add(removed);
+        let v = i64::from(p.value);
+        let bound = match (direction, p.type_) {
+            (Direction::Up, ScalingPolicyType::Count) => start.saturating_add(v),
+            (Direction::Down, ScalingPolicyType::Count) => start.saturating_sub(v),
+            // ceil(start × (100 + v) / 100), exactly.
+            (Direction::Up, ScalingPolicyType::Percent) => {
+                let n = i128::from(start) * i128::from(100 + v);
+                saturate_i64(n.div_euclid(100) + i128::from(n.rem_euclid(100) != 0))
+            }
+            // trunc(start × (100 − v) / 100) toward zero; may be negative.
+            (Direction::Down, ScalingPolicyType::Percent) => {
+                saturate_i64(i128::from(start) * i128::from(100 - v) / 100)
+            }
+        };
+        bounds.push(PolicyBound { index, start, bound });
+    }
+    // Max = most change: largest bound up, smallest down; Min the reverse.
+    let most_change_up = matches!(rules.select_policy, ScalingPolicySelect::Max);
+    let pick = match (direction, most_change_up) {
+        (Direction::Up, true) | (Direction::Down, false) => bounds.iter().max_by_key(|b| b.bound),
+        (Direction::Up, false) | (Direction::Down, true) => bounds.iter().min_by_key(|b| b.bound),
+    };
+    let (chosen, raw) = match pick {
+        Some(b) => (Some(b.index), b.bound),
+        None => (None, current64),
+    };
+    // Never reverse: past events can freeze movement but not invert it.
+    let limit = match direction {
+        Direction::Up => raw.max(current64),
+        Direction::Down => raw.min(current64),
+    };
+    RateLimit { bounds, chosen, limit: limit.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 }
+}
+
+fn saturate_i64(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
