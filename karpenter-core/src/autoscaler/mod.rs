@@ -277,6 +277,12 @@ impl<A: Algorithm> Autoscaler<A> {
                 }
             }
         };
+        // Entries in no window (or period) can never matter again: drop them
+        // on every decision so the persisted status stays bounded.
+        let (keep_recs, keep_events) =
+            (behavior.recommendation_retention_seconds(), behavior.event_retention_seconds());
+        history.recommendations.retain(|r| behavior::inside(now, r.time, keep_recs));
+        history.scale_events.retain(|e| behavior::inside(now, e.time, keep_events));
         set(
             &mut conditions,
             reasons::ABLE_TO_SCALE,

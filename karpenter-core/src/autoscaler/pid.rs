@@ -131,8 +131,12 @@ impl Algorithm for Pid {
             let bound = g.integral_limit / g.ki;
             integral = integral.clamp(-bound, bound);
         }
-        let u = (g.kp * e + g.ki * integral + g.kd * derivative).clamp(-1.0, g.max_output);
-        let replicas = ceil_replicas(f64::from(ready) * (1.0 + u));
+        // 1 + u, written so that kp = 1, ki = kd = 0 gives exactly `ratio`
+        // (1 + (r − 1) is not r in floating point).
+        let (ratio_term, offset) = if e == ratio - 1.0 { (g.kp * ratio, 1.0 - g.kp) } else { (g.kp * e, 1.0) };
+        let multiplier =
+            (ratio_term + offset + g.ki * integral + g.kd * derivative).clamp(0.0, 1.0 + g.max_output);
+        let replicas = ceil_replicas(f64::from(ready) * multiplier);
         // Anti-windup: do not accumulate while pinned at a bound in e's direction.
         let pinned = (e > 0.0 && replicas >= ctx.max_replicas) || (e < 0.0 && replicas <= ctx.min_replicas);
         if !pinned {
@@ -143,5 +147,130 @@ impl Algorithm for Pid {
             return out(ctx.current_replicas, Rule::HeldWhileLaunching);
         }
         out(replicas, Rule::Pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::api::v1alpha1::{HorizontalAutoscalerSpec, ScalingHistory};
+    use crate::autoscaler::{Autoscaler, DecisionInput, Observation, Proportional, TargetState};
+
+    fn ctx(target_type: MetricTargetType, observed: f64, current: i32, ready: i32) -> MetricContext {
+        MetricContext {
+            target_type,
+            observed,
+            target: 10.0,
+            current_replicas: current,
+            status_replicas: ready,
+            min_replicas: 1,
+            max_replicas: 1000,
+            tolerance_up: 0.1,
+            tolerance_down: 0.1,
+            now: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn with_unit_kp_and_no_ik_terms_it_is_the_proportional_rule() {
+        let pid = Pid::new(PidGains { kp: 1.0, ki: 0.0, kd: 0.0, max_output: 1e9, ..PidGains::default() });
+        for t in [MetricTargetType::Value, MetricTargetType::Utilization] {
+            for observed in [0.0, 3.0, 7.5, 13.0, 50.0, 400.0] {
+                for (current, ready) in [(1, 1), (4, 4), (10, 10), (37, 37)] {
+                    let c = ctx(t, observed, current, ready);
+                    let p = Proportional.recommend(&c, &mut AlgorithmState::default());
+                    let q = pid.recommend(&c, &mut AlgorithmState::default());
+                    assert_eq!(p.replicas, q.replicas, "{t:?} observed {observed} current {current}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integral_is_bounded_and_does_not_wind_up_at_max() {
+        let pid = Pid::default();
+        let mut state = AlgorithmState::default();
+        let mut c = ctx(MetricTargetType::Value, 30.0, 1000, 1000); // 3× target, pinned at max
+        for i in 0..200 {
+            c.now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(15 * i);
+            pid.recommend(&c, &mut state);
+        }
+        // Pinned at max in the error's direction: nothing accumulated.
+        assert_eq!(state.integral, 0.0);
+        // Unpinned, it accumulates but stays within the limit.
+        c.max_replicas = i32::MAX;
+        for i in 200..400 {
+            c.now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(15 * i);
+            pid.recommend(&c, &mut state);
+        }
+        let g = PidGains::default();
+        assert!((g.ki * state.integral).abs() <= g.integral_limit + 1e-12, "{}", state.integral);
+        assert!(state.integral > 0.0);
+    }
+
+    #[test]
+    fn falls_back_to_proportional_from_zero_and_resets_on_gaps() {
+        let pid = Pid::default();
+        let mut state = AlgorithmState { integral: 100.0, last_error: Some(1.0), last_time: None };
+        let out = pid.recommend(&ctx(MetricTargetType::AverageValue, 2400.0, 0, 0), &mut state);
+        assert_eq!((out.replicas, out.rule), (240, Rule::TotalOverTarget));
+        assert_eq!(state.integral, 0.0);
+        let mut state = AlgorithmState { integral: 100.0, last_error: Some(1.0), last_time: None };
+        pid.recommend(&ctx(MetricTargetType::Value, 20.0, 4, 4), &mut state);
+        assert_eq!(state.integral, 0.0, "no previous sample time: integral restarts");
+    }
+
+    /// A first-order plant: ready nodes follow the desired count with a 60 s
+    /// time constant, and the metric (load per ready node) is itself a
+    /// 90 s moving average, so the controller sees the world late.
+    fn simulate<A: Algorithm>(engine: &Autoscaler<A>) -> Vec<(i64, i32, f64)> {
+        let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+            "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "ng"},
+            "minReplicas": 1, "maxReplicas": 500,
+            "metrics": [{"prometheus": {"query": "load_per_node", "target": {"type": "Value", "value": 10}}}]
+        }))
+        .unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let (dt, tau_nodes, tau_metric) = (15.0f64, 60.0f64, 90.0f64);
+        let (mut desired, mut ready_f, mut metric) = (50i32, 50.0f64, 10.0f64);
+        let mut history: Option<ScalingHistory> = None;
+        let mut trace = Vec::new();
+        for step in 0..(4 * 60 * 4) {
+            let t = step as i64 * 15;
+            let load = if t < 600 { 500.0 } else { 1500.0 };
+            ready_f += (f64::from(desired) - ready_f) * (1.0 - (-dt / tau_nodes).exp());
+            let ready = ready_f.round() as i32;
+            metric += (load / f64::from(ready.max(1)) - metric) * (1.0 - (-dt / tau_metric).exp());
+            let d = engine.decide(&DecisionInput {
+                spec: &spec,
+                target: TargetState { spec_replicas: desired, status_replicas: ready },
+                observations: &[Observation::Value(metric)],
+                history: history.as_ref(),
+                now: start + Duration::seconds(t),
+            });
+            desired = d.desired_replicas;
+            history = Some(d.history);
+            trace.push((t, desired, metric));
+        }
+        trace
+    }
+
+    #[test]
+    fn converges_without_sustained_oscillation_on_a_first_order_plant() {
+        let trace = simulate(&Autoscaler::new(Pid::default()));
+        // The last hour: settled near the ideal 150 nodes...
+        let tail: Vec<_> = trace.iter().filter(|(t, _, _)| *t >= 3 * 3600).collect();
+        for (t, d, m) in &tail {
+            assert!((136..=166).contains(d), "t={t}s desired {d} (metric {m:.2}) not near 150");
+            assert!((m / 10.0 - 1.0).abs() <= 0.1 + 1e-9, "t={t}s ratio {:.3} outside tolerance", m / 10.0);
+        }
+        // ...and not moving: no direction changes at all.
+        let moves = tail.windows(2).filter(|w| w[0].1 != w[1].1).count();
+        assert_eq!(moves, 0, "desired still moving in the last hour: {tail:?}");
+        // It did react to the step within ten minutes.
+        let reacted = trace.iter().find(|(t, d, _)| *t > 600 && *d >= 136).map(|(t, _, _)| *t);
+        assert!(reacted.is_some_and(|t| t <= 1200), "reacted at {reacted:?}");
     }
 }
