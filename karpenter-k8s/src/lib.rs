@@ -1,1 +1,33 @@
-//! Kubernetes runtime.
+//! # karpenter-k8s
+//!
+//! The Kubernetes runtime of karpenter-rs and the `karpenter` binary.
+//!
+//! Today it provides `karpenter decide`, a dry run of one autoscaling
+//! decision: give it a HorizontalAutoscaler, the target's replicas and one
+//! observation per metric, and it prints the decision, the conditions, the
+//! history to persist and an explanation of every step.
+//!
+//! ```sh
+//! karpenter decide decision.yaml            # JSON on stdout
+//! karpenter decide --explain < decision.yaml # readable text
+//! ```
+//!
+//! The same function is available as a library call:
+//!
+//! ```
+//! let out = karpenter_k8s::decide::decide_document(r#"{
+//!   "now": "2026-01-01T00:00:00Z",
+//!   "autoscaler": {"metadata": {"name": "q"}, "spec": {
+//!     "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "q"},
+//!     "minReplicas": 0, "maxReplicas": 1000,
+//!     "metrics": [{"prometheus": {"query": "karpenter_queue_length", "target": {"type": "AverageValue", "value": 4}}}]}},
+//!   "target": {"specReplicas": 0, "statusReplicas": 0},
+//!   "observations": [{"value": 2400}]
+//! }"#).unwrap();
+//! assert_eq!(out.desired_replicas, 4);
+//! ```
+//!
+//! The controllers, CRD generation and the Prometheus client arrive with
+//! their own issues.
+
+pub mod decide;
