@@ -1,1 +1,83 @@
-//! Benchmark support crate: the benches live in `benches/benches/`.
+//! Inputs shared by the criterion benches in `benches/benches/`.
+//!
+//! Run them with `cargo bench -p karpenter-benches`; the figures and the
+//! machine they were taken on are in `BENCHMARKS.md`.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use karpenter_core::api::v1alpha1::{
+    HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory,
+};
+use karpenter_core::autoscaler::{Observation, TargetState};
+
+/// The instant every bench decides at.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+/// One autoscaler's inputs.
+#[derive(Debug, Clone)]
+pub struct BenchCase {
+    /// The spec: two metrics, default behavior.
+    pub spec: HorizontalAutoscalerSpec,
+    /// The target's replicas.
+    pub target: TargetState,
+    /// One observation per metric.
+    pub observations: Vec<Observation>,
+    /// A full 300 s history at a 15 s sync.
+    pub history: ScalingHistory,
+}
+
+/// A case with two metrics (queue length as AverageValue, cpu as
+/// Utilization), default behavior, and a full 300 s history at a 15 s sync
+/// (20 recommendations, a few scale events). `seed` varies the numbers.
+pub fn case(seed: u32) -> BenchCase {
+    let spec = serde_json::json!({
+        "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": format!("ng-{seed}")},
+        "minReplicas": 0,
+        "maxReplicas": 1000,
+        "metrics": [
+            {"prometheus": {"query": format!("karpenter_queue_length{{name=\"q-{seed}\"}}"),
+                            "target": {"type": "AverageValue", "value": 4}}},
+            {"prometheus": {"query": format!("karpenter_reserved_capacity_cpu_utilization{{name=\"ng-{seed}\"}}"),
+                            "target": {"type": "Utilization", "value": 60}}}
+        ]
+    });
+    let spec: HorizontalAutoscalerSpec = serde_json::from_value(spec).unwrap_or_else(|e| {
+        // The JSON above is a constant; failing here is a bug in this file.
+        panic!("bench spec does not parse: {e}")
+    });
+    let current = 20 + (seed % 50) as i32;
+    let history = ScalingHistory {
+        recommendations: (0..20)
+            .map(|i| Recommendation {
+                time: now() - Duration::seconds(15 * (20 - i)),
+                replicas: current + ((seed + i as u32) % 7) as i32 - 3,
+            })
+            .collect(),
+        scale_events: vec![
+            ScaleEvent {
+                time: now() - Duration::seconds(10),
+                change: 2,
+            },
+            ScaleEvent {
+                time: now() - Duration::seconds(5),
+                change: -1,
+            },
+        ],
+        algorithm_state: vec![],
+    };
+    BenchCase {
+        spec,
+        target: TargetState {
+            spec_replicas: current,
+            status_replicas: current,
+        },
+        observations: vec![
+            Observation::Value(f64::from(current * 4 + (seed % 40) as i32)),
+            Observation::Value(0.45 + f64::from(seed % 30) / 100.0),
+        ],
+        history,
+    }
+}

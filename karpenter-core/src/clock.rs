@@ -39,7 +39,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock showing `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            now: Mutex::new(start),
+        }
     }
 
     /// Moves the clock to `to` (which may be in the past).

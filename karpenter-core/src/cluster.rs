@@ -24,7 +24,11 @@ pub struct Resources {
 impl Resources {
     /// `cpu_millis`, `memory_bytes`, `pods`.
     pub const fn new(cpu_millis: i64, memory_bytes: i64, pods: i64) -> Self {
-        Self { cpu_millis, memory_bytes, pods }
+        Self {
+            cpu_millis,
+            memory_bytes,
+            pods,
+        }
     }
 
     /// Component-wise saturating sum.

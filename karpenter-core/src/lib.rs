@@ -31,14 +31,22 @@
 //! }
 //! ```
 //!
-//! Layout: [`api`] (types, quantities, validation), [`autoscaler`] (the
-//! decision), [`clock`] (time), [`error`].
+//! Layout, in the order data flows:
+//! - [`api`]: the resource types, quantities, validation;
+//! - [`cluster`]: the read-only snapshot of nodes and pods producers see;
+//! - [`producers`]: MetricsProducers as computations that export gauges;
+//! - [`autoscaler`]: the decision (pure, deterministic, explained);
+//! - [`provider`]: the SPI clouds implement, and their registry;
+//!   [`retry`]: the one retry helper every provider call goes through;
+//! - [`clock`], [`error`].
 
 pub mod api;
 pub mod autoscaler;
 pub mod clock;
+pub mod cluster;
 pub mod error;
+pub mod producers;
+pub mod provider;
+pub mod retry;
 
 pub use error::Error;
-pub mod cluster;
-pub mod provider;

@@ -68,7 +68,10 @@ pub struct ProviderError {
 impl ProviderError {
     /// An error of `kind` with `message`.
     pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Whether a later retry of the same call may succeed.
@@ -237,7 +240,10 @@ impl fmt::Debug for ProviderRegistry {
         f.debug_struct("ProviderRegistry")
             .field("node_groups", &self.node_groups.keys().collect::<Vec<_>>())
             .field("queues", &self.queues.keys().collect::<Vec<_>>())
-            .field("metric_sources", &self.metric_sources.keys().collect::<Vec<_>>())
+            .field(
+                "metric_sources",
+                &self.metric_sources.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -254,7 +260,11 @@ impl ProviderRegistry {
         let claims = [
             ("node group", provider.node_group_types(), &self.node_groups),
             ("queue", provider.queue_types(), &self.queues),
-            ("metric source", provider.metric_source_types(), &self.metric_sources),
+            (
+                "metric source",
+                provider.metric_source_types(),
+                &self.metric_sources,
+            ),
         ];
         for (what, types, map) in &claims {
             for t in types {

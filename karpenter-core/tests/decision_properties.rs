@@ -1,11 +1,16 @@
 //! Property tests of the decision engine's invariants.
 
+// Test helpers outside #[test] fns may unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use karpenter_core::api::v1alpha1::{
-    Behavior, HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory,
-    ScalingPolicy, ScalingPolicySelect, ScalingPolicyType, ScalingRules,
+    Behavior, HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory, ScalingPolicy,
+    ScalingPolicySelect, ScalingPolicyType, ScalingRules,
 };
-use karpenter_core::autoscaler::{decide, DecisionInput, Observation, ResolvedBehavior, TargetState};
+use karpenter_core::autoscaler::{
+    DecisionInput, Observation, ResolvedBehavior, TargetState, decide,
+};
 use proptest::prelude::*;
 
 fn now() -> DateTime<Utc> {
@@ -13,8 +18,19 @@ fn now() -> DateTime<Utc> {
 }
 
 fn policy() -> impl Strategy<Value = ScalingPolicy> {
-    (prop_oneof![Just(ScalingPolicyType::Count), Just(ScalingPolicyType::Percent)], 1..300i32, 1..180i32)
-        .prop_map(|(type_, value, period_seconds)| ScalingPolicy { type_, value, period_seconds })
+    (
+        prop_oneof![
+            Just(ScalingPolicyType::Count),
+            Just(ScalingPolicyType::Percent)
+        ],
+        1..300i32,
+        1..180i32,
+    )
+        .prop_map(|(type_, value, period_seconds)| ScalingPolicy {
+            type_,
+            value,
+            period_seconds,
+        })
 }
 
 fn rules() -> impl Strategy<Value = Option<ScalingRules>> {
@@ -68,40 +84,60 @@ fn input() -> impl Strategy<Value = Input> {
             proptest::collection::vec((0..900i64, -30..30i32), 0..10),
         )),
     )
-        .prop_map(|(min, span, metrics, behavior, cur, status, observations, history)| {
-            let max = (min + span).max(1);
-            let n = metrics.len();
-            let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
-                "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "ng"},
-                "minReplicas": min, "maxReplicas": max, "metrics": metrics,
-            }))
-            .unwrap();
-            let spec = HorizontalAutoscalerSpec {
-                behavior: behavior.map(|(u, d)| Behavior { scale_up: u, scale_down: d }),
-                ..spec
-            };
-            let history = history.map(|(recs, events)| ScalingHistory {
-                recommendations: recs
-                    .into_iter()
-                    .map(|(a, r)| Recommendation { time: now() - Duration::seconds(a), replicas: r })
-                    .collect(),
-                scale_events: events
-                    .into_iter()
-                    .filter(|(_, c)| *c != 0)
-                    .map(|(a, c)| ScaleEvent { time: now() - Duration::seconds(a), change: c })
-                    .collect(),
-                algorithm_state: vec![],
-            });
-            // current within [min, max]
-            let current = min + cur % (max - min + 1);
-            Input { spec, current, status, observations: observations[..n].to_vec(), history }
-        })
+        .prop_map(
+            |(min, span, metrics, behavior, cur, status, observations, history)| {
+                let max = (min + span).max(1);
+                let n = metrics.len();
+                let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+                    "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "ng"},
+                    "minReplicas": min, "maxReplicas": max, "metrics": metrics,
+                }))
+                .unwrap();
+                let spec = HorizontalAutoscalerSpec {
+                    behavior: behavior.map(|(u, d)| Behavior {
+                        scale_up: u,
+                        scale_down: d,
+                    }),
+                    ..spec
+                };
+                let history = history.map(|(recs, events)| ScalingHistory {
+                    recommendations: recs
+                        .into_iter()
+                        .map(|(a, r)| Recommendation {
+                            time: now() - Duration::seconds(a),
+                            replicas: r,
+                        })
+                        .collect(),
+                    scale_events: events
+                        .into_iter()
+                        .filter(|(_, c)| *c != 0)
+                        .map(|(a, c)| ScaleEvent {
+                            time: now() - Duration::seconds(a),
+                            change: c,
+                        })
+                        .collect(),
+                    algorithm_state: vec![],
+                });
+                // current within [min, max]
+                let current = min + cur % (max - min + 1);
+                Input {
+                    spec,
+                    current,
+                    status,
+                    observations: observations[..n].to_vec(),
+                    history,
+                }
+            },
+        )
 }
 
 fn run(i: &Input) -> karpenter_core::autoscaler::Decision {
     decide(&DecisionInput {
         spec: &i.spec,
-        target: TargetState { spec_replicas: i.current, status_replicas: i.status },
+        target: TargetState {
+            spec_replicas: i.current,
+            status_replicas: i.status,
+        },
         observations: &i.observations,
         history: i.history.as_ref(),
         now: now(),
@@ -117,14 +153,29 @@ fn allowed(i: &Input, up: bool) -> i64 {
     if rules.select_policy == ScalingPolicySelect::Disabled {
         return current;
     }
-    let events = i.history.as_ref().map(|h| h.scale_events.clone()).unwrap_or_default();
+    let events = i
+        .history
+        .as_ref()
+        .map(|h| h.scale_events.clone())
+        .unwrap_or_default();
     let bounds: Vec<i64> = rules
         .policies
         .iter()
         .map(|p| {
-            let in_period = |e: &&ScaleEvent| (now() - e.time).num_seconds() < i64::from(p.period_seconds);
-            let added: i64 = events.iter().filter(in_period).filter(|e| e.change > 0).map(|e| i64::from(e.change)).sum();
-            let removed: i64 = events.iter().filter(in_period).filter(|e| e.change < 0).map(|e| -i64::from(e.change)).sum();
+            let in_period =
+                |e: &&ScaleEvent| (now() - e.time).num_seconds() < i64::from(p.period_seconds);
+            let added: i64 = events
+                .iter()
+                .filter(in_period)
+                .filter(|e| e.change > 0)
+                .map(|e| i64::from(e.change))
+                .sum();
+            let removed: i64 = events
+                .iter()
+                .filter(in_period)
+                .filter(|e| e.change < 0)
+                .map(|e| -i64::from(e.change))
+                .sum();
             let start = current - added + removed;
             let v = i64::from(p.value);
             match (up, p.type_) {
@@ -135,13 +186,25 @@ fn allowed(i: &Input, up: bool) -> i64 {
             }
         })
         .collect();
-    let most = if up { bounds.iter().max() } else { bounds.iter().min() };
-    let least = if up { bounds.iter().min() } else { bounds.iter().max() };
+    let most = if up {
+        bounds.iter().max()
+    } else {
+        bounds.iter().min()
+    };
+    let least = if up {
+        bounds.iter().min()
+    } else {
+        bounds.iter().max()
+    };
     let raw = match rules.select_policy {
         ScalingPolicySelect::Min => *least.unwrap_or(&current),
         _ => *most.unwrap_or(&current),
     };
-    if up { raw.max(current) } else { raw.min(current) }
+    if up {
+        raw.max(current)
+    } else {
+        raw.min(current)
+    }
 }
 
 proptest! {

@@ -2,14 +2,17 @@
 //! HPA-SEMANTICS.md (§1–§7) and the karpenter-rs decisions. Each case is
 //! named after the rule it pins.
 
+// Test helpers outside #[test] fns may unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use karpenter_core::api::v1alpha1::{
-    Behavior, HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory,
-    ScalingPolicy, ScalingPolicySelect, ScalingPolicyType, ScalingRules,
-};
 use karpenter_core::api::Quantity;
+use karpenter_core::api::v1alpha1::{
+    Behavior, HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory, ScalingPolicy,
+    ScalingPolicySelect, ScalingPolicyType, ScalingRules,
+};
 use karpenter_core::autoscaler::{
-    decide, Decision, DecisionInput, MetricOutcome, Observation, TargetState,
+    Decision, DecisionInput, MetricOutcome, Observation, TargetState, decide,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -24,7 +27,9 @@ fn ago(seconds: i64) -> DateTime<Utc> {
 fn metric(source: &str, type_: &str, value: f64) -> serde_json::Value {
     let target = serde_json::json!({"type": type_, "value": value});
     match source {
-        "cloudWatch" => serde_json::json!({"cloudWatch": {"namespace": "AWS/SQS", "metricName": "m", "target": target}}),
+        "cloudWatch" => {
+            serde_json::json!({"cloudWatch": {"namespace": "AWS/SQS", "metricName": "m", "target": target}})
+        }
         "custom" => serde_json::json!({"custom": {"type": "Datadog", "target": target}}),
         _ => serde_json::json!({"prometheus": {"query": "q", "target": target}}),
     }
@@ -86,7 +91,10 @@ fn run_case(c: &Case) -> Decision {
     let spec = spec_of(c);
     decide(&DecisionInput {
         spec: &spec,
-        target: TargetState { spec_replicas: c.current, status_replicas: c.status },
+        target: TargetState {
+            spec_replicas: c.current,
+            status_replicas: c.status,
+        },
         observations: &c.observations,
         history: c.history.as_ref(),
         now: t0(),
@@ -129,10 +137,20 @@ fn check(cases: Vec<Case>) {
             }
         }
         if !problems.is_empty() {
-            failures.push(format!("{}: {}\n  explanation:\n    {}", c.name, problems.join("; "), d.explain().join("\n    ")));
+            failures.push(format!(
+                "{}: {}\n  explanation:\n    {}",
+                c.name,
+                problems.join("; "),
+                d.explain().join("\n    ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn v(x: f64) -> Observation {
@@ -143,29 +161,61 @@ fn err(msg: &str) -> Observation {
     Observation::Error(msg.to_string())
 }
 
-fn rules(window: Option<i32>, select: Option<ScalingPolicySelect>, policies: Option<Vec<ScalingPolicy>>) -> ScalingRules {
-    ScalingRules { stabilization_window_seconds: window, select_policy: select, policies, tolerance: None }
+fn rules(
+    window: Option<i32>,
+    select: Option<ScalingPolicySelect>,
+    policies: Option<Vec<ScalingPolicy>>,
+) -> ScalingRules {
+    ScalingRules {
+        stabilization_window_seconds: window,
+        select_policy: select,
+        policies,
+        tolerance: None,
+    }
 }
 
 fn count(value: i32, period: i32) -> ScalingPolicy {
-    ScalingPolicy { type_: ScalingPolicyType::Count, value, period_seconds: period }
+    ScalingPolicy {
+        type_: ScalingPolicyType::Count,
+        value,
+        period_seconds: period,
+    }
 }
 
 fn percent(value: i32, period: i32) -> ScalingPolicy {
-    ScalingPolicy { type_: ScalingPolicyType::Percent, value, period_seconds: period }
+    ScalingPolicy {
+        type_: ScalingPolicyType::Percent,
+        value,
+        period_seconds: period,
+    }
 }
 
 fn history(recs: &[(i64, i32)], events: &[(i64, i32)]) -> Option<ScalingHistory> {
     Some(ScalingHistory {
-        recommendations: recs.iter().map(|&(a, r)| Recommendation { time: ago(a), replicas: r }).collect(),
-        scale_events: events.iter().map(|&(a, c)| ScaleEvent { time: ago(a), change: c }).collect(),
+        recommendations: recs
+            .iter()
+            .map(|&(a, r)| Recommendation {
+                time: ago(a),
+                replicas: r,
+            })
+            .collect(),
+        scale_events: events
+            .iter()
+            .map(|&(a, c)| ScaleEvent {
+                time: ago(a),
+                change: c,
+            })
+            .collect(),
         algorithm_state: vec![],
     })
 }
 
 /// Scale down allowed immediately: no stabilization window.
 fn no_down_window() -> Option<Behavior> {
-    Some(Behavior { scale_up: None, scale_down: Some(rules(Some(0), None, None)) })
+    Some(Behavior {
+        scale_up: None,
+        scale_down: Some(rules(Some(0), None, None)),
+    })
 }
 
 /// No rate limit in either direction (to test the raw algorithm).
@@ -185,7 +235,10 @@ fn s1_branches_paused_out_of_range_and_seeding() {
             status: 0,
             observations: vec![v(1000.0)],
             want: 0,
-            want_conditions: vec![("ScalingActive", "False", "ScalingDisabled"), ("AbleToScale", "True", "SucceededGetScale")],
+            want_conditions: vec![
+                ("ScalingActive", "False", "ScalingDisabled"),
+                ("AbleToScale", "True", "SucceededGetScale"),
+            ],
             absent: vec!["ScalingLimited"],
             ..Case::default()
         },
@@ -248,13 +301,35 @@ fn s1_branches_paused_out_of_range_and_seeding() {
 #[test]
 fn s2_1_tolerance() {
     check(vec![
-        Case { name: "ratio_exactly_1_1_is_inside_the_band", observations: vec![v(11.0)], want: 4, want_conditions: vec![("AbleToScale", "True", "ReadyForNewScale")], ..Case::default() },
-        Case { name: "ratio_exactly_0_9_is_inside_the_band", observations: vec![v(9.0)], want: 4, ..Case::default() },
-        Case { name: "ratio_just_above_the_band_scales", observations: vec![v(11.1)], want: 5, ..Case::default() },
+        Case {
+            name: "ratio_exactly_1_1_is_inside_the_band",
+            observations: vec![v(11.0)],
+            want: 4,
+            want_conditions: vec![("AbleToScale", "True", "ReadyForNewScale")],
+            ..Case::default()
+        },
+        Case {
+            name: "ratio_exactly_0_9_is_inside_the_band",
+            observations: vec![v(9.0)],
+            want: 4,
+            ..Case::default()
+        },
+        Case {
+            name: "ratio_just_above_the_band_scales",
+            observations: vec![v(11.1)],
+            want: 5,
+            ..Case::default()
+        },
         Case {
             name: "per_direction_scale_up_tolerance",
             observations: vec![v(14.0)],
-            behavior: Some(Behavior { scale_up: Some(ScalingRules { tolerance: Some(Quantity::parse("0.5").unwrap()), ..Default::default() }), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(ScalingRules {
+                    tolerance: Some(Quantity::parse("0.5").unwrap()),
+                    ..Default::default()
+                }),
+                scale_down: None,
+            }),
             want: 4,
             ..Case::default()
         },
@@ -263,7 +338,14 @@ fn s2_1_tolerance() {
             current: 10,
             status: 10,
             observations: vec![v(8.0)],
-            behavior: Some(Behavior { scale_up: None, scale_down: Some(ScalingRules { stabilization_window_seconds: Some(0), tolerance: Some(Quantity::parse("300m").unwrap()), ..Default::default() }) }),
+            behavior: Some(Behavior {
+                scale_up: None,
+                scale_down: Some(ScalingRules {
+                    stabilization_window_seconds: Some(0),
+                    tolerance: Some(Quantity::parse("300m").unwrap()),
+                    ..Default::default()
+                }),
+            }),
             want: 10,
             ..Case::default()
         },
@@ -272,7 +354,13 @@ fn s2_1_tolerance() {
             current: 10,
             status: 10,
             observations: vec![v(10.5)],
-            behavior: Some(Behavior { scale_up: Some(ScalingRules { tolerance: Some(Quantity::parse("0").unwrap()), ..Default::default() }), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(ScalingRules {
+                    tolerance: Some(Quantity::parse("0").unwrap()),
+                    ..Default::default()
+                }),
+                scale_down: None,
+            }),
             want: 11,
             ..Case::default()
         },
@@ -434,7 +522,10 @@ fn s2_5_average_value_target() {
             current: 0,
             status: 0,
             observations: vec![v(2400.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, None, Some(vec![percent(100, 15)]))), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, None, Some(vec![percent(100, 15)]))),
+                scale_down: None,
+            }),
             want: 0,
             ..Case::default()
         },
@@ -457,7 +548,10 @@ fn s3_several_metrics_and_failures() {
     check(vec![
         Case {
             name: "largest_recommendation_wins",
-            metrics: vec![metric("prometheus", "Value", 10.0), metric("prometheus", "Value", 10.0)],
+            metrics: vec![
+                metric("prometheus", "Value", 10.0),
+                metric("prometheus", "Value", 10.0),
+            ],
             observations: vec![v(15.0), v(5.0)],
             want: 6,
             want_metrics: Some(vec![Some(6), Some(2)]),
@@ -466,16 +560,25 @@ fn s3_several_metrics_and_failures() {
         },
         Case {
             name: "all_metrics_failed_means_no_change",
-            metrics: vec![metric("prometheus", "Value", 10.0), metric("prometheus", "Value", 10.0)],
+            metrics: vec![
+                metric("prometheus", "Value", 10.0),
+                metric("prometheus", "Value", 10.0),
+            ],
             observations: vec![err("timeout"), err("no sample")],
             want: 4,
-            want_conditions: vec![("ScalingActive", "False", "FailedGetPrometheusMetric"), ("AbleToScale", "True", "SucceededGetScale")],
+            want_conditions: vec![
+                ("ScalingActive", "False", "FailedGetPrometheusMetric"),
+                ("AbleToScale", "True", "SucceededGetScale"),
+            ],
             absent: vec!["ScalingLimited"],
             ..Case::default()
         },
         Case {
             name: "partial_read_never_scales_down",
-            metrics: vec![metric("prometheus", "Value", 10.0), metric("cloudWatch", "Value", 10.0)],
+            metrics: vec![
+                metric("prometheus", "Value", 10.0),
+                metric("cloudWatch", "Value", 10.0),
+            ],
             current: 5,
             status: 5,
             observations: vec![v(4.0), err("throttled")],
@@ -485,7 +588,10 @@ fn s3_several_metrics_and_failures() {
         },
         Case {
             name: "partial_read_may_scale_up",
-            metrics: vec![metric("prometheus", "Value", 10.0), metric("cloudWatch", "Value", 10.0)],
+            metrics: vec![
+                metric("prometheus", "Value", 10.0),
+                metric("cloudWatch", "Value", 10.0),
+            ],
             current: 5,
             status: 5,
             observations: vec![v(16.0), err("throttled")],
@@ -495,7 +601,10 @@ fn s3_several_metrics_and_failures() {
         },
         Case {
             name: "first_failure_in_spec_order_gives_the_reason",
-            metrics: vec![metric("cloudWatch", "Value", 10.0), metric("custom", "Value", 10.0)],
+            metrics: vec![
+                metric("cloudWatch", "Value", 10.0),
+                metric("custom", "Value", 10.0),
+            ],
             observations: vec![err("a"), err("b")],
             want: 4,
             want_conditions: vec![("ScalingActive", "False", "FailedGetCloudWatchMetric")],
@@ -511,7 +620,10 @@ fn s3_several_metrics_and_failures() {
         },
         Case {
             name: "nan_and_infinite_values_are_unreadable",
-            metrics: vec![metric("prometheus", "Value", 10.0), metric("prometheus", "Value", 10.0)],
+            metrics: vec![
+                metric("prometheus", "Value", 10.0),
+                metric("prometheus", "Value", 10.0),
+            ],
             observations: vec![v(f64::NAN), v(f64::INFINITY)],
             want: 4,
             want_metrics: Some(vec![None, None]),
@@ -520,7 +632,10 @@ fn s3_several_metrics_and_failures() {
         },
         Case {
             name: "a_missing_observation_is_unreadable",
-            metrics: vec![metric("prometheus", "Value", 10.0), metric("prometheus", "Value", 10.0)],
+            metrics: vec![
+                metric("prometheus", "Value", 10.0),
+                metric("prometheus", "Value", 10.0),
+            ],
             current: 5,
             status: 5,
             observations: vec![v(1.0)],
@@ -576,7 +691,10 @@ fn s4_2_stabilization() {
             current: 1,
             status: 1,
             observations: vec![v(50.0)], // 5
-            behavior: Some(Behavior { scale_up: Some(rules(Some(180), None, None)), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(Some(180), None, None)),
+                scale_down: None,
+            }),
             history: history(&[(120, 3)], &[]),
             want: 3,
             want_conditions: vec![("AbleToScale", "True", "SucceededRescale")],
@@ -587,7 +705,10 @@ fn s4_2_stabilization() {
             current: 5,
             status: 5,
             observations: vec![v(6.0)], // 3
-            behavior: Some(Behavior { scale_up: Some(rules(Some(60), None, None)), scale_down: Some(rules(Some(0), None, None)) }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(Some(60), None, None)),
+                scale_down: Some(rules(Some(0), None, None)),
+            }),
             history: history(&[(10, 7)], &[]),
             want: 3,
             ..Case::default()
@@ -619,10 +740,21 @@ fn s4_2_history_records_the_prenormalized_recommendation() {
     };
     let d = run_case(&c);
     assert_eq!(d.desired_replicas, 4);
-    let recs: Vec<(DateTime<Utc>, i32)> = d.history.recommendations.iter().map(|r| (r.time, r.replicas)).collect();
+    let recs: Vec<(DateTime<Utc>, i32)> = d
+        .history
+        .recommendations
+        .iter()
+        .map(|r| (r.time, r.replicas))
+        .collect();
     // The 400 s-old entry is in no window any more and is dropped.
     assert_eq!(recs, vec![(ago(100), 2), (t0(), 600)]);
-    assert_eq!(d.history.scale_events, vec![ScaleEvent { time: t0(), change: 4 }]);
+    assert_eq!(
+        d.history.scale_events,
+        vec![ScaleEvent {
+            time: t0(),
+            change: 4
+        }]
+    );
 }
 
 #[test]
@@ -642,7 +774,10 @@ fn s4_4_rate_limits() {
             current: 10,
             status: 10,
             observations: vec![v(100.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, Some(ScalingPolicySelect::Min), None)), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, Some(ScalingPolicySelect::Min), None)),
+                scale_down: None,
+            }),
             want: 14,
             ..Case::default()
         },
@@ -651,7 +786,10 @@ fn s4_4_rate_limits() {
             current: 10,
             status: 10,
             observations: vec![v(2.0)],
-            behavior: Some(Behavior { scale_up: None, scale_down: Some(rules(Some(0), Some(ScalingPolicySelect::Disabled), None)) }),
+            behavior: Some(Behavior {
+                scale_up: None,
+                scale_down: Some(rules(Some(0), Some(ScalingPolicySelect::Disabled), None)),
+            }),
             want: 10,
             want_conditions: vec![("ScalingLimited", "True", "ScaleDownLimit")],
             ..Case::default()
@@ -661,7 +799,10 @@ fn s4_4_rate_limits() {
             current: 6,
             status: 6,
             observations: vec![v(200.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, None, Some(vec![percent(100, 60)]))), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, None, Some(vec![percent(100, 60)]))),
+                scale_down: None,
+            }),
             history: history(&[], &[(10, 4), (5, -2)]), // start = 6 − 4 + 2 = 4
             want: 8,
             ..Case::default()
@@ -672,7 +813,10 @@ fn s4_4_rate_limits() {
             status: 100,
             max: 1000,
             observations: vec![v(2000.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, None, Some(vec![count(5, 60)]))), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, None, Some(vec![count(5, 60)]))),
+                scale_down: None,
+            }),
             history: history(&[], &[(30, 15)]), // 85 + 5 = 90, raised to 100
             want: 100,
             want_conditions: vec![("ScalingLimited", "True", "ScaleUpLimit")],
@@ -683,7 +827,10 @@ fn s4_4_rate_limits() {
             current: 10,
             status: 10,
             observations: vec![v(100.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, None, Some(vec![count(4, 60)]))), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, None, Some(vec![count(4, 60)]))),
+                scale_down: None,
+            }),
             history: history(&[], &[(60, 4)]),
             want: 14,
             ..Case::default()
@@ -694,7 +841,10 @@ fn s4_4_rate_limits() {
             current: 10,
             status: 10,
             observations: vec![v(5.0)], // 5
-            behavior: Some(Behavior { scale_up: None, scale_down: Some(rules(Some(0), None, Some(vec![count(370, 60)]))) }),
+            behavior: Some(Behavior {
+                scale_up: None,
+                scale_down: Some(rules(Some(0), None, Some(vec![count(370, 60)]))),
+            }),
             want: 5,
             want_conditions: vec![("ScalingLimited", "False", "DesiredWithinRange")],
             ..Case::default()
@@ -704,7 +854,10 @@ fn s4_4_rate_limits() {
             current: 50,
             status: 50,
             observations: vec![v(20.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, None, Some(vec![percent(10, 60)]))), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, None, Some(vec![percent(10, 60)]))),
+                scale_down: None,
+            }),
             want: 55,
             ..Case::default()
         },
@@ -714,7 +867,10 @@ fn s4_4_rate_limits() {
             current: 5,
             status: 5,
             observations: vec![v(0.0)],
-            behavior: Some(Behavior { scale_up: None, scale_down: Some(rules(Some(0), None, Some(vec![percent(80, 60)]))) }),
+            behavior: Some(Behavior {
+                scale_up: None,
+                scale_down: Some(rules(Some(0), None, Some(vec![percent(80, 60)]))),
+            }),
             want: 1,
             want_conditions: vec![("ScalingLimited", "True", "ScaleDownLimit")],
             ..Case::default()
@@ -725,7 +881,10 @@ fn s4_4_rate_limits() {
             current: 10,
             status: 10,
             observations: vec![v(0.0)],
-            behavior: Some(Behavior { scale_up: None, scale_down: Some(rules(Some(0), None, Some(vec![percent(90, 60)]))) }),
+            behavior: Some(Behavior {
+                scale_up: None,
+                scale_down: Some(rules(Some(0), None, Some(vec![percent(90, 60)]))),
+            }),
             want: 1,
             ..Case::default()
         },
@@ -734,7 +893,10 @@ fn s4_4_rate_limits() {
             current: 25,
             status: 25,
             observations: vec![v(20.0)],
-            behavior: Some(Behavior { scale_up: Some(rules(None, None, Some(vec![percent(12, 60)]))), scale_down: None }),
+            behavior: Some(Behavior {
+                scale_up: Some(rules(None, None, Some(vec![percent(12, 60)]))),
+                scale_down: None,
+            }),
             want: 28,
             ..Case::default()
         },
@@ -743,7 +905,10 @@ fn s4_4_rate_limits() {
             current: 5,
             status: 5,
             observations: vec![v(2.0)],
-            behavior: Some(Behavior { scale_up: None, scale_down: Some(rules(Some(0), None, Some(vec![count(1, 15)]))) }),
+            behavior: Some(Behavior {
+                scale_up: None,
+                scale_down: Some(rules(Some(0), None, Some(vec![count(1, 15)]))),
+            }),
             want: 4,
             want_conditions: vec![("ScalingLimited", "True", "ScaleDownLimit")],
             ..Case::default()
@@ -770,7 +935,16 @@ fn s4_3_scale_events_are_kept_for_the_longest_period_of_either_direction() {
     // down period (600 s): kept. The 700 s one is dropped.
     assert_eq!(
         d.history.scale_events,
-        vec![ScaleEvent { time: ago(300), change: 2 }, ScaleEvent { time: t0(), change: 2 }]
+        vec![
+            ScaleEvent {
+                time: ago(300),
+                change: 2
+            },
+            ScaleEvent {
+                time: t0(),
+                change: 2
+            }
+        ]
     );
 }
 
@@ -803,7 +977,10 @@ fn s4_5_clamp() {
             status: 5,
             observations: vec![v(10.0)],
             want: 5,
-            want_conditions: vec![("ScalingLimited", "False", "DesiredWithinRange"), ("AbleToScale", "True", "ReadyForNewScale")],
+            want_conditions: vec![
+                ("ScalingLimited", "False", "DesiredWithinRange"),
+                ("AbleToScale", "True", "ReadyForNewScale"),
+            ],
             ..Case::default()
         },
     ]);
@@ -827,13 +1004,21 @@ fn s5_omitted_behavior_uses_the_defaults_not_the_legacy_path() {
 
 #[test]
 fn s7_write_failure_sets_failed_update_scale_and_forgets_the_event() {
-    let c = Case { current: 4, status: 4, observations: vec![v(20.0)], ..Case::default() };
+    let c = Case {
+        current: 4,
+        status: 4,
+        observations: vec![v(20.0)],
+        ..Case::default()
+    };
     let mut d = run_case(&c);
     assert_eq!(d.desired_replicas, 8);
     assert_eq!(d.history.scale_events.len(), 1);
     d.record_write_failure("throttled", t0());
     let cond = d.condition("AbleToScale").unwrap();
-    assert_eq!((cond.status.as_str(), cond.reason.as_str()), ("False", "FailedUpdateScale"));
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_str()),
+        ("False", "FailedUpdateScale")
+    );
     assert!(cond.message.contains("throttled"));
     assert!(d.history.scale_events.is_empty());
 }
@@ -841,7 +1026,10 @@ fn s7_write_failure_sets_failed_update_scale_and_forgets_the_event() {
 #[test]
 fn explanation_names_every_step() {
     let c = Case {
-        metrics: vec![metric("prometheus", "Value", 10.0), metric("cloudWatch", "Value", 10.0)],
+        metrics: vec![
+            metric("prometheus", "Value", 10.0),
+            metric("cloudWatch", "Value", 10.0),
+        ],
         current: 10,
         status: 10,
         observations: vec![v(100.0), err("throttled")],

@@ -27,7 +27,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use karpenter_core::api::v1alpha1::{Condition, HorizontalAutoscaler, ScalingHistory};
-use karpenter_core::autoscaler::{self, DecisionInput, MetricOutcome, Observation, Step, TargetState};
+use karpenter_core::autoscaler::{
+    self, DecisionInput, MetricOutcome, Observation, Step, TargetState,
+};
 
 /// The input document.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,10 +133,12 @@ pub fn decide_document(text: &str) -> Result<DecideOutput, DecideError> {
             (None, None) => Observation::Error("no value".to_string()),
         })
         .collect();
-    let history = doc
-        .history
-        .as_ref()
-        .or_else(|| doc.autoscaler.status.as_ref().and_then(|s| s.history.as_ref()));
+    let history = doc.history.as_ref().or_else(|| {
+        doc.autoscaler
+            .status
+            .as_ref()
+            .and_then(|s| s.history.as_ref())
+    });
     let d = autoscaler::decide(&DecisionInput {
         spec: &doc.autoscaler.spec,
         target: TargetState {
@@ -152,7 +156,9 @@ pub fn decide_document(text: &str) -> Result<DecideOutput, DecideError> {
             .metrics
             .iter()
             .map(|m| match m {
-                MetricOutcome::Recommendation { replicas, .. } => MetricOutput::Recommendation(*replicas),
+                MetricOutcome::Recommendation { replicas, .. } => {
+                    MetricOutput::Recommendation(*replicas)
+                }
                 MetricOutcome::Error { message, .. } => MetricOutput::Error(message.clone()),
             })
             .collect(),
@@ -179,14 +185,24 @@ fn parse(text: &str) -> Result<DecideDocument, DecideError> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path.is_empty() || path == "." { "document".to_string() } else { path };
+        let path = if path.is_empty() || path == "." {
+            "document".to_string()
+        } else {
+            path
+        };
         let inner = e.into_inner().to_string();
         // serde_yaml already prefixes the path; keep it once.
-        let mut message = inner.strip_prefix(&format!("{path}: ")).unwrap_or(&inner).to_string();
+        let mut message = inner
+            .strip_prefix(&format!("{path}: "))
+            .unwrap_or(&inner)
+            .to_string();
         if path == "now" || path.ends_with(".time") {
-            message = format!("must be an RFC 3339 instant such as \"2026-01-01T00:10:00Z\" ({message})");
+            message =
+                format!("must be an RFC 3339 instant such as \"2026-01-01T00:10:00Z\" ({message})");
         } else if path == "document" && message.starts_with("invalid type") {
-            message = format!("expected a mapping with now, autoscaler, target and observations ({message})");
+            message = format!(
+                "expected a mapping with now, autoscaler, target and observations ({message})"
+            );
         }
         DecideError::Parse { path, message }
     })
@@ -195,14 +211,25 @@ fn parse(text: &str) -> Result<DecideDocument, DecideError> {
 fn validate(doc: &DecideDocument) -> Result<(), DecideError> {
     let mut problems: Vec<String> = Vec::new();
     if let Err(errors) = doc.autoscaler.validate() {
-        problems.extend(errors.errors.iter().map(|e| format!("autoscaler.{}: {}", e.path, e.message)));
+        problems.extend(
+            errors
+                .errors
+                .iter()
+                .map(|e| format!("autoscaler.{}: {}", e.path, e.message)),
+        );
     }
     let t = doc.target;
     if t.spec_replicas < 0 {
-        problems.push(format!("target.specReplicas: must be >= 0, got {}", t.spec_replicas));
+        problems.push(format!(
+            "target.specReplicas: must be >= 0, got {}",
+            t.spec_replicas
+        ));
     }
     if t.status_replicas < 0 {
-        problems.push(format!("target.statusReplicas: must be >= 0, got {}", t.status_replicas));
+        problems.push(format!(
+            "target.statusReplicas: must be >= 0, got {}",
+            t.status_replicas
+        ));
     }
     let want = doc.autoscaler.spec.metrics.len();
     if doc.observations.len() != want {
@@ -223,7 +250,11 @@ fn validate(doc: &DecideDocument) -> Result<(), DecideError> {
             _ => {}
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(DecideError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DecideError::Invalid(problems))
+    }
 }
 
 impl DecideOutput {
@@ -233,15 +264,27 @@ impl DecideOutput {
         let verdict = if self.desired_replicas == self.current {
             format!("keep {} replicas", self.current)
         } else {
-            format!("scale from {} to {} replicas", self.current, self.desired_replicas)
+            format!(
+                "scale from {} to {} replicas",
+                self.current, self.desired_replicas
+            )
         };
-        out.push_str(&format!("HorizontalAutoscaler {}: {verdict}\n\nWhy:\n", self.object));
+        out.push_str(&format!(
+            "HorizontalAutoscaler {}: {verdict}\n\nWhy:\n",
+            self.object
+        ));
         for (i, step) in self.steps.iter().enumerate() {
             out.push_str(&format!("  {}. {step}\n", i + 1));
         }
         out.push_str("\nConditions:\n");
         for c in &self.conditions {
-            out.push_str(&format!("  {}={} ({}): {}\n", c.type_, c.status.as_str(), c.reason, c.message));
+            out.push_str(&format!(
+                "  {}={} ({}): {}\n",
+                c.type_,
+                c.status.as_str(),
+                c.reason,
+                c.message
+            ));
         }
         out
     }

@@ -1,6 +1,9 @@
 //! `karpenter decide` end to end: the binary, its stdin/file input, its JSON
 //! contract, `--explain`, and its exit code 2 on bad input.
 
+// Test helpers outside #[test] fns may unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -14,7 +17,12 @@ fn karpenter(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -24,19 +32,30 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn the_contract_example_decides_seven() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/decide-example.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/decide-example.yaml"
+    );
     let out = karpenter(&["decide", path], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["desiredReplicas"], 7);
-    assert_eq!(json["metrics"], serde_json::json!([{"recommendation": 7}, {"error": "query timed out"}]));
+    assert_eq!(
+        json["metrics"],
+        serde_json::json!([{"recommendation": 7}, {"error": "query timed out"}])
+    );
     let conditions = json["conditions"].as_array().unwrap();
     let find = |t: &str| conditions.iter().find(|c| c["type"] == t).unwrap().clone();
     assert_eq!(find("AbleToScale")["reason"], "SucceededRescale");
     assert_eq!(find("ScalingActive")["status"], "True");
     assert_eq!(find("ScalingActive")["reason"], "ValidMetricFound");
     assert_eq!(find("ScalingLimited")["reason"], "DesiredWithinRange");
-    assert!(find("AbleToScale")["message"].as_str().unwrap().contains('7'));
+    assert!(
+        find("AbleToScale")["message"]
+            .as_str()
+            .unwrap()
+            .contains('7')
+    );
     assert_eq!(
         json["history"],
         serde_json::json!({
@@ -48,7 +67,11 @@ fn the_contract_example_decides_seven() {
         })
     );
     let explanation: Vec<String> = serde_json::from_value(json["explanation"].clone()).unwrap();
-    assert!(explanation.iter().any(|l| l.contains("FailedGetCloudWatchMetric")));
+    assert!(
+        explanation
+            .iter()
+            .any(|l| l.contains("FailedGetCloudWatchMetric"))
+    );
     assert!(explanation.last().unwrap().contains("scale from 5 to 7"));
 }
 
@@ -57,9 +80,18 @@ fn stdin_and_explain_print_readable_text() {
     let out = karpenter(&["decide", "--explain"], EXAMPLE);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("HorizontalAutoscaler default/web: scale from 5 to 7 replicas"), "{text}");
-    assert!(text.contains("Why:\n  1. metrics[0]: observed 8.6"), "{text}");
-    assert!(text.contains("AbleToScale=True (SucceededRescale)"), "{text}");
+    assert!(
+        text.starts_with("HorizontalAutoscaler default/web: scale from 5 to 7 replicas"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Why:\n  1. metrics[0]: observed 8.6"),
+        "{text}"
+    );
+    assert!(
+        text.contains("AbleToScale=True (SucceededRescale)"),
+        "{text}"
+    );
     // `-` reads stdin too.
     assert!(karpenter(&["decide", "-"], EXAMPLE).status.success());
 }
@@ -78,7 +110,12 @@ fn absent_history_is_the_first_decision_and_status_history_is_used() {
     let no_history = EXAMPLE.split("\nhistory:").next().unwrap();
     let out = karpenter(&["decide"], no_history);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(json["explanation"][0].as_str().unwrap().contains("first decision since start"));
+    assert!(
+        json["explanation"][0]
+            .as_str()
+            .unwrap()
+            .contains("first decision since start")
+    );
 
     // The same history inside autoscaler.status is used when the top-level one is absent.
     let mut doc: serde_json::Value = serde_yaml::from_str(EXAMPLE).unwrap();
@@ -87,7 +124,10 @@ fn absent_history_is_the_first_decision_and_status_history_is_used() {
     doc["autoscaler"]["status"] = serde_json::json!({"history": history});
     let out = karpenter(&["decide"], &doc.to_string());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["history"]["recommendations"][0]["time"], "2026-01-01T00:08:00Z");
+    assert_eq!(
+        json["history"]["recommendations"][0]["time"],
+        "2026-01-01T00:08:00Z"
+    );
 }
 
 #[test]
@@ -95,17 +135,40 @@ fn malformed_documents_exit_2_naming_the_field() {
     let cases: Vec<(String, Vec<&str>)> = vec![
         (
             EXAMPLE.replace("type: Value, value: 5", "type: Valu, value: 5"),
-            vec!["autoscaler.spec.metrics[0].prometheus.target.type", "unknown variant `Valu`"],
+            vec![
+                "autoscaler.spec.metrics[0].prometheus.target.type",
+                "unknown variant `Valu`",
+            ],
         ),
         (
-            EXAMPLE.replace("maxReplicas: 20", "maxReplicas: 0").replace("  - error: \"query timed out\"\n", ""),
-            vec!["autoscaler.spec.maxReplicas: must be >= 1, got 0", "observations: expected 2 entries"],
+            EXAMPLE
+                .replace("maxReplicas: 20", "maxReplicas: 0")
+                .replace("  - error: \"query timed out\"\n", ""),
+            vec![
+                "autoscaler.spec.maxReplicas: must be >= 1, got 0",
+                "observations: expected 2 entries",
+            ],
         ),
-        (EXAMPLE.replace("2026-01-01T00:10:00Z", "yesterday"), vec!["now: must be an RFC 3339 instant"]),
-        (EXAMPLE.replace("specReplicas: 5", "specReplicas: -1"), vec!["target.specReplicas: must be >= 0, got -1"]),
-        (EXAMPLE.replace("- value: 8.6", "- {value: 8.6, error: x}"), vec!["observations[0]: has both value and error"]),
-        (EXAMPLE.replace("- value: 8.6", "- {}"), vec!["observations[0]: needs exactly one of value"]),
-        (EXAMPLE.replace("target: {specReplicas", "targt: {specReplicas"), vec!["unknown field `targt`"]),
+        (
+            EXAMPLE.replace("2026-01-01T00:10:00Z", "yesterday"),
+            vec!["now: must be an RFC 3339 instant"],
+        ),
+        (
+            EXAMPLE.replace("specReplicas: 5", "specReplicas: -1"),
+            vec!["target.specReplicas: must be >= 0, got -1"],
+        ),
+        (
+            EXAMPLE.replace("- value: 8.6", "- {value: 8.6, error: x}"),
+            vec!["observations[0]: has both value and error"],
+        ),
+        (
+            EXAMPLE.replace("- value: 8.6", "- {}"),
+            vec!["observations[0]: needs exactly one of value"],
+        ),
+        (
+            EXAMPLE.replace("target: {specReplicas", "targt: {specReplicas"),
+            vec!["unknown field `targt`"],
+        ),
         (String::new(), vec!["the document is empty"]),
         ("[1, 2]".to_string(), vec!["expected a mapping"]),
         ("{{{".to_string(), vec!["document"]),

@@ -174,7 +174,11 @@ impl Algorithm for Proportional {
 
     fn recommend(&self, ctx: &MetricContext, _state: &mut AlgorithmState) -> AlgorithmOutput {
         let ratio = ctx.usage_ratio();
-        let out = |replicas, rule| AlgorithmOutput { replicas, ratio, rule };
+        let out = |replicas, rule| AlgorithmOutput {
+            replicas,
+            ratio,
+            rule,
+        };
         match ctx.target_type {
             MetricTargetType::Value | MetricTargetType::Utilization => {
                 if ctx.current_replicas == 0 {
@@ -196,7 +200,10 @@ impl Algorithm for Proportional {
                     }
                     return out(ctx.status_replicas.max(0), Rule::WithinToleranceStatusCount);
                 }
-                out(ceil_replicas(ctx.observed / ctx.target), Rule::TotalOverTarget)
+                out(
+                    ceil_replicas(ctx.observed / ctx.target),
+                    Rule::TotalOverTarget,
+                )
             }
         }
     }

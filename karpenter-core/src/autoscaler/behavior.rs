@@ -17,12 +17,23 @@ pub const DEFAULT_SCALE_UP_WINDOW_SECONDS: i32 = 0;
 
 /// The default scale-up policies: Count 4 and Percent 100, per 15 s.
 pub const DEFAULT_SCALE_UP_POLICIES: [ScalingPolicy; 2] = [
-    ScalingPolicy { type_: ScalingPolicyType::Count, value: 4, period_seconds: 15 },
-    ScalingPolicy { type_: ScalingPolicyType::Percent, value: 100, period_seconds: 15 },
+    ScalingPolicy {
+        type_: ScalingPolicyType::Count,
+        value: 4,
+        period_seconds: 15,
+    },
+    ScalingPolicy {
+        type_: ScalingPolicyType::Percent,
+        value: 100,
+        period_seconds: 15,
+    },
 ];
 /// The default scale-down policy: Percent 100 per 15 s.
-pub const DEFAULT_SCALE_DOWN_POLICIES: [ScalingPolicy; 1] =
-    [ScalingPolicy { type_: ScalingPolicyType::Percent, value: 100, period_seconds: 15 }];
+pub const DEFAULT_SCALE_DOWN_POLICIES: [ScalingPolicy; 1] = [ScalingPolicy {
+    type_: ScalingPolicyType::Percent,
+    value: 100,
+    period_seconds: 15,
+}];
 
 /// The direction of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,15 +69,21 @@ pub struct ResolvedRules {
 
 impl ResolvedRules {
     fn resolve(rules: Option<&ScalingRules>, window: i32, policies: &[ScalingPolicy]) -> Self {
-        let rules = rules.cloned().unwrap_or_default();
         Self {
             stabilization_window_seconds: i64::from(
-                rules.stabilization_window_seconds.unwrap_or(window).max(0),
+                rules
+                    .and_then(|r| r.stabilization_window_seconds)
+                    .unwrap_or(window)
+                    .max(0),
             ),
-            select_policy: rules.select_policy.unwrap_or(ScalingPolicySelect::Max),
-            policies: rules.policies.unwrap_or_else(|| policies.to_vec()),
+            select_policy: rules
+                .and_then(|r| r.select_policy)
+                .unwrap_or(ScalingPolicySelect::Max),
+            policies: rules
+                .and_then(|r| r.policies.clone())
+                .unwrap_or_else(|| policies.to_vec()),
             tolerance: rules
-                .tolerance
+                .and_then(|r| r.tolerance.as_ref())
                 .map(|q| q.as_f64())
                 .filter(|t| t.is_finite() && *t >= 0.0)
                 .unwrap_or(DEFAULT_TOLERANCE),
@@ -75,7 +92,11 @@ impl ResolvedRules {
 
     /// The longest `periodSeconds` of this direction's policies.
     pub fn longest_period_seconds(&self) -> i64 {
-        self.policies.iter().map(|p| i64::from(p.period_seconds)).max().unwrap_or(0)
+        self.policies
+            .iter()
+            .map(|p| i64::from(p.period_seconds))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -102,15 +123,14 @@ impl ResolvedBehavior {
     /// Fills in the HPA defaults, field by field; a given `policies` list
     /// replaces the default list as a whole.
     pub fn resolve(behavior: Option<&Behavior>) -> Self {
-        let b = behavior.cloned().unwrap_or_default();
         Self {
             scale_up: ResolvedRules::resolve(
-                b.scale_up.as_ref(),
+                behavior.and_then(|b| b.scale_up.as_ref()),
                 DEFAULT_SCALE_UP_WINDOW_SECONDS,
                 &DEFAULT_SCALE_UP_POLICIES,
             ),
             scale_down: ResolvedRules::resolve(
-                b.scale_down.as_ref(),
+                behavior.and_then(|b| b.scale_down.as_ref()),
                 DEFAULT_SCALE_DOWN_WINDOW_SECONDS,
                 &DEFAULT_SCALE_DOWN_POLICIES,
             ),
@@ -125,13 +145,18 @@ impl ResolvedBehavior {
             policies: Some(r.policies.clone()),
             tolerance: crate::api::Quantity::from_f64(r.tolerance).ok(),
         };
-        Behavior { scale_up: Some(rules(&self.scale_up)), scale_down: Some(rules(&self.scale_down)) }
+        Behavior {
+            scale_up: Some(rules(&self.scale_up)),
+            scale_down: Some(rules(&self.scale_down)),
+        }
     }
 
     /// How long scale events must be kept: the longest period of either
     /// direction (karpenter-rs decision 6).
     pub fn event_retention_seconds(&self) -> i64 {
-        self.scale_up.longest_period_seconds().max(self.scale_down.longest_period_seconds())
+        self.scale_up
+            .longest_period_seconds()
+            .max(self.scale_down.longest_period_seconds())
     }
 
     /// How long recommendations must be kept: the longest window.
@@ -178,11 +203,19 @@ pub fn stabilize(
         if inside(now, r.time, behavior.scale_up.stabilization_window_seconds) {
             up = up.min(r.replicas);
         }
-        if inside(now, r.time, behavior.scale_down.stabilization_window_seconds) {
+        if inside(
+            now,
+            r.time,
+            behavior.scale_down.stabilization_window_seconds,
+        ) {
             down = down.max(r.replicas);
         }
     }
-    Stabilized { up_recommendation: up, down_recommendation: down, replicas: current.max(up).min(down) }
+    Stabilized {
+        up_recommendation: up,
+        down_recommendation: down,
+        replicas: current.max(up).min(down),
+    }
 }
 
 /// Records a prenormalized recommendation, dropping entries that are in no
@@ -196,7 +229,10 @@ pub fn record_recommendation(
 ) {
     let keep = behavior.recommendation_retention_seconds();
     recommendations.retain(|r| inside(now, r.time, keep));
-    recommendations.push(Recommendation { time: now, replicas });
+    recommendations.push(Recommendation {
+        time: now,
+        replicas,
+    });
 }
 
 /// Records a scale event, dropping events older than the longest period of
@@ -245,7 +281,11 @@ pub fn rate_limit(
 ) -> RateLimit {
     let current64 = i64::from(current);
     if rules.select_policy == ScalingPolicySelect::Disabled {
-        return RateLimit { bounds: Vec::new(), chosen: None, limit: current };
+        return RateLimit {
+            bounds: Vec::new(),
+            chosen: None,
+            limit: current,
+        };
     }
     let mut bounds = Vec::with_capacity(rules.policies.len());
     for (index, p) in rules.policies.iter().enumerate() {
@@ -275,7 +315,11 @@ pub fn rate_limit(
                 saturate_i64(i128::from(start) * i128::from(100 - v) / 100)
             }
         };
-        bounds.push(PolicyBound { index, start, bound });
+        bounds.push(PolicyBound {
+            index,
+            start,
+            bound,
+        });
     }
     // Max = most change: largest bound up, smallest down; Min the reverse.
     let most_change_up = matches!(rules.select_policy, ScalingPolicySelect::Max);
@@ -292,7 +336,11 @@ pub fn rate_limit(
         Direction::Up => raw.max(current64),
         Direction::Down => raw.min(current64),
     };
-    RateLimit { bounds, chosen, limit: limit.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 }
+    RateLimit {
+        bounds,
+        chosen,
+        limit: limit.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+    }
 }
 
 fn saturate_i64(v: i128) -> i64 {

@@ -42,6 +42,8 @@ mod behavior;
 mod explain;
 mod pid;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 pub use algorithm::{Algorithm, AlgorithmOutput, MetricContext, Proportional, Rule};
@@ -197,11 +199,9 @@ impl Decision {
     /// decision recorded is dropped (the change did not happen).
     pub fn record_write_failure(&mut self, message: &str, now: DateTime<Utc>) {
         if self.rescale()
-            && let Some(pos) = self
-                .history
-                .scale_events
-                .iter()
-                .rposition(|e| e.time == now && e.change == self.desired_replicas - self.current_replicas)
+            && let Some(pos) = self.history.scale_events.iter().rposition(|e| {
+                e.time == now && e.change == self.desired_replicas - self.current_replicas
+            })
         {
             self.history.scale_events.remove(pos);
         }
@@ -279,16 +279,20 @@ impl<A: Algorithm> Autoscaler<A> {
         };
         // Entries in no window (or period) can never matter again: drop them
         // on every decision so the persisted status stays bounded.
-        let (keep_recs, keep_events) =
-            (behavior.recommendation_retention_seconds(), behavior.event_retention_seconds());
-        history.recommendations.retain(|r| behavior::inside(now, r.time, keep_recs));
-        history.scale_events.retain(|e| behavior::inside(now, e.time, keep_events));
-        set(
-            &mut conditions,
-            reasons::ABLE_TO_SCALE,
-            true,
+        let (keep_recs, keep_events) = (
+            behavior.recommendation_retention_seconds(),
+            behavior.event_retention_seconds(),
+        );
+        history
+            .recommendations
+            .retain(|r| behavior::inside(now, r.time, keep_recs));
+        history
+            .scale_events
+            .retain(|e| behavior::inside(now, e.time, keep_events));
+        // AbleToScale is decided in steps but built once, at the end.
+        let mut able: (&'static str, Cow<'static, str>) = (
             reasons::SUCCEEDED_GET_SCALE,
-            "the autoscaler was able to get the target's current scale".to_string(),
+            Cow::Borrowed("the autoscaler was able to get the target's current scale"),
         );
         let mut decision = Decision {
             desired_replicas: current,
@@ -312,17 +316,32 @@ impl<A: Algorithm> Autoscaler<A> {
             current
         } else if current > max || current < min {
             let desired = if current > max { max } else { min };
-            explanation.push(Step::OutOfRange { current, min, max, desired });
+            explanation.push(Step::OutOfRange {
+                current,
+                min,
+                max,
+                desired,
+            });
             desired
         } else {
-            match self.recommend(input, min, max, &behavior, &mut history, &mut explanation, &mut decision) {
+            match self.recommend(
+                input,
+                min,
+                max,
+                &behavior,
+                &mut history,
+                &mut explanation,
+                &mut decision,
+            ) {
                 Err((reason, message)) => {
                     set(
                         &mut conditions,
                         reasons::SCALING_ACTIVE,
                         false,
                         &reason,
-                        format!("the autoscaler was unable to compute the replica count: {message}"),
+                        format!(
+                            "the autoscaler was unable to compute the replica count: {message}"
+                        ),
                     );
                     current
                 }
@@ -341,10 +360,9 @@ impl<A: Algorithm> Autoscaler<A> {
                         &mut history,
                         current,
                         proposal,
-                        min,
-                        max,
+                        (min, max),
                         now,
-                        &mut conditions,
+                        (&mut able, &mut conditions),
                         &mut explanation,
                     )
                 }
@@ -353,14 +371,23 @@ impl<A: Algorithm> Autoscaler<A> {
 
         if desired != current {
             record_scale_event(&behavior, &mut history.scale_events, desired - current, now);
-            set(
-                &mut conditions,
-                reasons::ABLE_TO_SCALE,
-                true,
+            able = (
                 reasons::SUCCEEDED_RESCALE,
-                format!("the autoscaler was able to update the target scale to {desired}"),
+                Cow::Owned(format!(
+                    "the autoscaler was able to update the target scale to {desired}"
+                )),
             );
         }
+        conditions.insert(
+            0,
+            Condition {
+                type_: reasons::ABLE_TO_SCALE.to_string(),
+                status: ConditionStatus::True,
+                reason: able.0.to_string(),
+                message: able.1.into_owned(),
+                last_transition_time: None,
+            },
+        );
         explanation.push(Step::Final { current, desired });
         decision.desired_replicas = desired;
         decision.conditions = conditions;
@@ -386,7 +413,9 @@ impl<A: Algorithm> Autoscaler<A> {
         let spec = input.spec;
         let stateful = self.algorithm.is_stateful();
         if stateful {
-            history.algorithm_state.resize(spec.metrics.len(), AlgorithmState::default());
+            history
+                .algorithm_state
+                .resize(spec.metrics.len(), AlgorithmState::default());
         } else {
             history.algorithm_state.clear();
         }
@@ -398,7 +427,9 @@ impl<A: Algorithm> Autoscaler<A> {
             let outcome = match metric.source() {
                 None => Err((
                     reasons::INVALID_METRIC_SOURCE_TYPE.to_string(),
-                    format!("spec.metrics[{index}] has no source: set prometheus, cloudWatch or custom"),
+                    format!(
+                        "spec.metrics[{index}] has no source: set prometheus, cloudWatch or custom"
+                    ),
                 )),
                 Some((kind, target)) => {
                     let failed = || format!("FailedGet{}Metric", kind.reason_name());
@@ -411,11 +442,14 @@ impl<A: Algorithm> Autoscaler<A> {
                             reasons::INVALID_METRIC_SOURCE_TYPE.to_string(),
                             format!("spec.metrics[{index}] target must be > 0, got {t}"),
                         )),
-                        (None, _) => Err((failed(), format!("no observation for metrics[{index}]"))),
-                        (Some(Observation::Error(e)), _) => Err((failed(), e.clone())),
-                        (Some(Observation::Value(v)), _) if !v.is_finite() => {
-                            Err((failed(), format!("metrics[{index}] value is {v}, not a finite number")))
+                        (None, _) => {
+                            Err((failed(), format!("no observation for metrics[{index}]")))
                         }
+                        (Some(Observation::Error(e)), _) => Err((failed(), e.clone())),
+                        (Some(Observation::Value(v)), _) if !v.is_finite() => Err((
+                            failed(),
+                            format!("metrics[{index}] value is {v}, not a finite number"),
+                        )),
                         (Some(Observation::Value(v)), Some(t)) => {
                             let ctx = MetricContext {
                                 target_type: target.type_,
@@ -456,7 +490,9 @@ impl<A: Algorithm> Autoscaler<A> {
                     if best.is_none_or(|(b, _)| replicas > b) {
                         best = Some((replicas, index));
                     }
-                    decision.metrics.push(MetricOutcome::Recommendation { replicas, value });
+                    decision
+                        .metrics
+                        .push(MetricOutcome::Recommendation { replicas, value });
                 }
                 Err((reason, message)) => {
                     explanation.push(Step::MetricFailed {
@@ -464,7 +500,10 @@ impl<A: Algorithm> Autoscaler<A> {
                         reason: reason.clone(),
                         message: message.clone(),
                     });
-                    decision.metrics.push(MetricOutcome::Error { reason: reason.clone(), message: message.clone() });
+                    decision.metrics.push(MetricOutcome::Error {
+                        reason: reason.clone(),
+                        message: message.clone(),
+                    });
                     if first_failure.is_none() {
                         decision.error = Some(format!("metrics[{index}]: {message}"));
                         first_failure = Some((reason, message));
@@ -488,7 +527,11 @@ impl<A: Algorithm> Autoscaler<A> {
                 Err(failure)
             }
             (Some((replicas, winner)), _) => {
-                explanation.push(Step::Combined { winner, replicas, valid });
+                explanation.push(Step::Combined {
+                    winner,
+                    replicas,
+                    valid,
+                });
                 Ok((replicas, winner))
             }
         }
@@ -502,10 +545,9 @@ fn normalize(
     history: &mut ScalingHistory,
     current: i32,
     desired: i32,
-    min: i32,
-    max: i32,
+    (min, max): (i32, i32),
     now: DateTime<Utc>,
-    conditions: &mut Vec<Condition>,
+    (able, conditions): (&mut (&'static str, Cow<'static, str>), &mut Vec<Condition>),
     explanation: &mut Vec<Step>,
 ) -> i32 {
     let st = stabilize(behavior, &history.recommendations, current, desired, now);
@@ -531,19 +573,22 @@ fn normalize(
                 "recent recommendations were higher than current one, applying the highest recent recommendation",
             )
         };
-        set(conditions, reasons::ABLE_TO_SCALE, true, reason, message.to_string());
+        *able = (reason, Cow::Borrowed(message));
     } else {
-        set(
-            conditions,
-            reasons::ABLE_TO_SCALE,
-            true,
+        *able = (
             reasons::READY_FOR_NEW_SCALE,
-            "recommended size matches current size".to_string(),
+            Cow::Borrowed("recommended size matches current size"),
         );
     }
 
     let limited = if s > current {
-        let rl = rate_limit(&behavior.scale_up, Direction::Up, &history.scale_events, current, now);
+        let rl = rate_limit(
+            &behavior.scale_up,
+            Direction::Up,
+            &history.scale_events,
+            current,
+            now,
+        );
         explanation.push(policy_step(&behavior.scale_up, Direction::Up, &rl));
         let (allowed, reason) = if rl.limit < max {
             (rl.limit, reasons::SCALE_UP_LIMIT)
@@ -552,7 +597,13 @@ fn normalize(
         };
         (s > allowed).then_some((allowed, reason))
     } else if s < current {
-        let rl = rate_limit(&behavior.scale_down, Direction::Down, &history.scale_events, current, now);
+        let rl = rate_limit(
+            &behavior.scale_down,
+            Direction::Down,
+            &history.scale_events,
+            current,
+            now,
+        );
         explanation.push(policy_step(&behavior.scale_down, Direction::Down, &rl));
         let (allowed, reason) = if rl.limit > min {
             (rl.limit, reasons::SCALE_DOWN_LIMIT)
@@ -565,7 +616,11 @@ fn normalize(
     };
     match limited {
         Some((allowed, reason)) => {
-            explanation.push(Step::Limited { reason, from: s, to: allowed });
+            explanation.push(Step::Limited {
+                reason,
+                from: s,
+                to: allowed,
+            });
             let message = match reason {
                 reasons::SCALE_UP_LIMIT => {
                     "the desired replica count is increasing faster than the maximum scale rate"
@@ -578,7 +633,13 @@ fn normalize(
                 }
                 _ => "the desired replica count is less than the minimum replica count",
             };
-            set(conditions, reasons::SCALING_LIMITED, true, reason, message.to_string());
+            set(
+                conditions,
+                reasons::SCALING_LIMITED,
+                true,
+                reason,
+                message.to_string(),
+            );
             allowed
         }
         None => {
@@ -595,7 +656,9 @@ fn normalize(
 }
 
 fn policy_step(rules: &ResolvedRules, direction: Direction, rl: &RateLimit) -> Step {
-    let chosen = rl.chosen.and_then(|i| rules.policies.get(i).map(|p| (i, p)));
+    let chosen = rl
+        .chosen
+        .and_then(|i| rules.policies.get(i).map(|p| (i, p)));
     Step::Policy {
         direction,
         select: rules.select_policy,

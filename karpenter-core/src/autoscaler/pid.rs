@@ -36,7 +36,14 @@ pub struct PidGains {
 
 impl Default for PidGains {
     fn default() -> Self {
-        Self { kp: 0.8, ki: 0.002, kd: 0.0, integral_limit: 0.5, max_output: 9.0, max_gap_seconds: 600.0 }
+        Self {
+            kp: 0.8,
+            ki: 0.002,
+            kd: 0.0,
+            integral_limit: 0.5,
+            max_output: 9.0,
+            max_gap_seconds: 600.0,
+        }
     }
 }
 
@@ -90,20 +97,30 @@ impl Algorithm for Pid {
         let g = &self.gains;
         let ratio = ctx.usage_ratio();
         let ready = ctx.status_replicas.max(0);
-        let out = |replicas, rule| AlgorithmOutput { replicas, ratio, rule };
+        let out = |replicas, rule| AlgorithmOutput {
+            replicas,
+            ratio,
+            rule,
+        };
         // No meaningful ratio without ready nodes: proportional rules, fresh state.
         if ready == 0 || ctx.current_replicas == 0 {
-            *state = AlgorithmState { integral: 0.0, last_error: None, last_time: Some(ctx.now) };
+            *state = AlgorithmState {
+                integral: 0.0,
+                last_error: None,
+                last_time: Some(ctx.now),
+            };
             let (replicas, rule) = match ctx.target_type {
-                MetricTargetType::AverageValue => {
-                    (ceil_replicas(ctx.observed / ctx.target), Rule::TotalOverTarget)
-                }
+                MetricTargetType::AverageValue => (
+                    ceil_replicas(ctx.observed / ctx.target),
+                    Rule::TotalOverTarget,
+                ),
                 _ if ctx.current_replicas == 0 => (ceil_replicas(ratio), Rule::FromZero),
                 _ => (ctx.current_replicas, Rule::HeldWhileLaunching),
             };
             return out(replicas, rule);
         }
-        let dt = seconds_since(ctx.now, state.last_time).filter(|d| *d > 0.0 && *d <= g.max_gap_seconds);
+        let dt =
+            seconds_since(ctx.now, state.last_time).filter(|d| *d > 0.0 && *d <= g.max_gap_seconds);
         if dt.is_none() {
             state.integral = 0.0;
             state.last_error = None;
@@ -133,12 +150,17 @@ impl Algorithm for Pid {
         }
         // 1 + u, written so that kp = 1, ki = kd = 0 gives exactly `ratio`
         // (1 + (r − 1) is not r in floating point).
-        let (ratio_term, offset) = if e == ratio - 1.0 { (g.kp * ratio, 1.0 - g.kp) } else { (g.kp * e, 1.0) };
-        let multiplier =
-            (ratio_term + offset + g.ki * integral + g.kd * derivative).clamp(0.0, 1.0 + g.max_output);
+        let (ratio_term, offset) = if e == ratio - 1.0 {
+            (g.kp * ratio, 1.0 - g.kp)
+        } else {
+            (g.kp * e, 1.0)
+        };
+        let multiplier = (ratio_term + offset + g.ki * integral + g.kd * derivative)
+            .clamp(0.0, 1.0 + g.max_output);
         let replicas = ceil_replicas(f64::from(ready) * multiplier);
         // Anti-windup: do not accumulate while pinned at a bound in e's direction.
-        let pinned = (e > 0.0 && replicas >= ctx.max_replicas) || (e < 0.0 && replicas <= ctx.min_replicas);
+        let pinned =
+            (e > 0.0 && replicas >= ctx.max_replicas) || (e < 0.0 && replicas <= ctx.min_replicas);
         if !pinned {
             state.integral = integral;
         }
@@ -158,7 +180,12 @@ mod tests {
     use crate::api::v1alpha1::{HorizontalAutoscalerSpec, ScalingHistory};
     use crate::autoscaler::{Autoscaler, DecisionInput, Observation, Proportional, TargetState};
 
-    fn ctx(target_type: MetricTargetType, observed: f64, current: i32, ready: i32) -> MetricContext {
+    fn ctx(
+        target_type: MetricTargetType,
+        observed: f64,
+        current: i32,
+        ready: i32,
+    ) -> MetricContext {
         MetricContext {
             target_type,
             observed,
@@ -175,14 +202,23 @@ mod tests {
 
     #[test]
     fn with_unit_kp_and_no_ik_terms_it_is_the_proportional_rule() {
-        let pid = Pid::new(PidGains { kp: 1.0, ki: 0.0, kd: 0.0, max_output: 1e9, ..PidGains::default() });
+        let pid = Pid::new(PidGains {
+            kp: 1.0,
+            ki: 0.0,
+            kd: 0.0,
+            max_output: 1e9,
+            ..PidGains::default()
+        });
         for t in [MetricTargetType::Value, MetricTargetType::Utilization] {
             for observed in [0.0, 3.0, 7.5, 13.0, 50.0, 400.0] {
                 for (current, ready) in [(1, 1), (4, 4), (10, 10), (37, 37)] {
                     let c = ctx(t, observed, current, ready);
                     let p = Proportional.recommend(&c, &mut AlgorithmState::default());
                     let q = pid.recommend(&c, &mut AlgorithmState::default());
-                    assert_eq!(p.replicas, q.replicas, "{t:?} observed {observed} current {current}");
+                    assert_eq!(
+                        p.replicas, q.replicas,
+                        "{t:?} observed {observed} current {current}"
+                    );
                 }
             }
         }
@@ -206,20 +242,38 @@ mod tests {
             pid.recommend(&c, &mut state);
         }
         let g = PidGains::default();
-        assert!((g.ki * state.integral).abs() <= g.integral_limit + 1e-12, "{}", state.integral);
+        assert!(
+            (g.ki * state.integral).abs() <= g.integral_limit + 1e-12,
+            "{}",
+            state.integral
+        );
         assert!(state.integral > 0.0);
     }
 
     #[test]
     fn falls_back_to_proportional_from_zero_and_resets_on_gaps() {
         let pid = Pid::default();
-        let mut state = AlgorithmState { integral: 100.0, last_error: Some(1.0), last_time: None };
-        let out = pid.recommend(&ctx(MetricTargetType::AverageValue, 2400.0, 0, 0), &mut state);
+        let mut state = AlgorithmState {
+            integral: 100.0,
+            last_error: Some(1.0),
+            last_time: None,
+        };
+        let out = pid.recommend(
+            &ctx(MetricTargetType::AverageValue, 2400.0, 0, 0),
+            &mut state,
+        );
         assert_eq!((out.replicas, out.rule), (240, Rule::TotalOverTarget));
         assert_eq!(state.integral, 0.0);
-        let mut state = AlgorithmState { integral: 100.0, last_error: Some(1.0), last_time: None };
+        let mut state = AlgorithmState {
+            integral: 100.0,
+            last_error: Some(1.0),
+            last_time: None,
+        };
         pid.recommend(&ctx(MetricTargetType::Value, 20.0, 4, 4), &mut state);
-        assert_eq!(state.integral, 0.0, "no previous sample time: integral restarts");
+        assert_eq!(
+            state.integral, 0.0,
+            "no previous sample time: integral restarts"
+        );
     }
 
     /// A first-order plant: ready nodes follow the desired count with a 60 s
@@ -245,7 +299,10 @@ mod tests {
             metric += (load / f64::from(ready.max(1)) - metric) * (1.0 - (-dt / tau_metric).exp());
             let d = engine.decide(&DecisionInput {
                 spec: &spec,
-                target: TargetState { spec_replicas: desired, status_replicas: ready },
+                target: TargetState {
+                    spec_replicas: desired,
+                    status_replicas: ready,
+                },
                 observations: &[Observation::Value(metric)],
                 history: history.as_ref(),
                 now: start + Duration::seconds(t),
@@ -263,14 +320,24 @@ mod tests {
         // The last hour: settled near the ideal 150 nodes...
         let tail: Vec<_> = trace.iter().filter(|(t, _, _)| *t >= 3 * 3600).collect();
         for (t, d, m) in &tail {
-            assert!((136..=166).contains(d), "t={t}s desired {d} (metric {m:.2}) not near 150");
-            assert!((m / 10.0 - 1.0).abs() <= 0.1 + 1e-9, "t={t}s ratio {:.3} outside tolerance", m / 10.0);
+            assert!(
+                (136..=166).contains(d),
+                "t={t}s desired {d} (metric {m:.2}) not near 150"
+            );
+            assert!(
+                (m / 10.0 - 1.0).abs() <= 0.1 + 1e-9,
+                "t={t}s ratio {:.3} outside tolerance",
+                m / 10.0
+            );
         }
         // ...and not moving: no direction changes at all.
         let moves = tail.windows(2).filter(|w| w[0].1 != w[1].1).count();
         assert_eq!(moves, 0, "desired still moving in the last hour: {tail:?}");
         // It did react to the step within ten minutes.
-        let reacted = trace.iter().find(|(t, d, _)| *t > 600 && *d >= 136).map(|(t, _, _)| *t);
+        let reacted = trace
+            .iter()
+            .find(|(t, d, _)| *t > 600 && *d >= 136)
+            .map(|(t, _, _)| *t);
         assert!(reacted.is_some_and(|t| t <= 1200), "reacted at {reacted:?}");
     }
 }

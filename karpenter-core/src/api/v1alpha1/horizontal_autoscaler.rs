@@ -118,11 +118,11 @@ pub enum MetricSourceKind<'a> {
     Custom(&'a str),
 }
 
-impl MetricSourceKind<'_> {
+impl<'a> MetricSourceKind<'a> {
     /// The name providers claim in
     /// [`CloudProvider::metric_source_types`](crate::provider::CloudProvider::metric_source_types):
     /// `prometheus`, `cloudWatch`, or the custom source's `type`.
-    pub fn type_name(&self) -> &str {
+    pub fn type_name(&self) -> &'a str {
         match self {
             Self::Prometheus => "prometheus",
             Self::CloudWatch => "cloudWatch",
@@ -131,7 +131,7 @@ impl MetricSourceKind<'_> {
     }
 
     /// The name used in condition reasons: `FailedGet{name}Metric`.
-    pub fn reason_name(&self) -> &str {
+    pub fn reason_name(&self) -> &'a str {
         match self {
             Self::Prometheus => "Prometheus",
             Self::CloudWatch => "CloudWatch",

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -180,6 +180,249 @@ impl PatternList {
     }
 }
 
+/// A [`Pattern`] checked and turned into sorted, deduplicated numbers, ready
+/// for matching against a local time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedPattern {
+    /// Minutes of the hour, 0..=59; `[0]` when the pattern has none.
+    pub minutes: Vec<u32>,
+    /// Hours of the day, 0..=23; `[0]` when the pattern has none.
+    pub hours: Vec<u32>,
+    /// Days of the month, 1..=31; `None` means any day.
+    pub days: Option<Vec<u32>>,
+    /// Months, 1..=12; `None` means any month.
+    pub months: Option<Vec<u32>>,
+    /// Weekdays, in order from Sunday; `None` means any weekday.
+    pub weekdays: Option<Vec<Weekday>>,
+}
+
+impl ResolvedPattern {
+    /// Whether a local date-time matches every field of the pattern (to the
+    /// minute; seconds are ignored).
+    pub fn matches<T: Datelike + Timelike>(&self, t: &T) -> bool {
+        self.minutes.contains(&t.minute())
+            && self.hours.contains(&t.hour())
+            && self.days.as_ref().is_none_or(|d| d.contains(&t.day()))
+            && self.months.as_ref().is_none_or(|m| m.contains(&t.month()))
+            && self
+                .weekdays
+                .as_ref()
+                .is_none_or(|w| w.contains(&t.weekday()))
+    }
+}
+
+const MONTH_NAMES: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Sunday first, so the index is the number users write (0 = Sunday).
+const WEEKDAY_NAMES: [&str; 7] = [
+    "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+];
+
+const WEEKDAYS: [Weekday; 7] = [
+    Weekday::Sun,
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+];
+
+/// Index of `name` in `names`, matching the full name or its 3-letter
+/// abbreviation, case-insensitively.
+fn lookup_name(names: &[&str], name: &str) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    names
+        .iter()
+        .position(|full| lower == *full || (lower.len() == 3 && full.starts_with(&lower)))
+}
+
+/// How one pattern field reads its elements.
+struct FieldRule {
+    field: &'static str,
+    min: u32,
+    max: u32,
+    /// Names accepted instead of numbers, and the number of the first name.
+    names: Option<(&'static [&'static str], u32)>,
+    /// The fix, appended to every error for this field.
+    help: &'static str,
+}
+
+const MINUTES: FieldRule = FieldRule {
+    field: "minutes",
+    min: 0,
+    max: 59,
+    names: None,
+    help: "use numbers 0-59",
+};
+const HOURS: FieldRule = FieldRule {
+    field: "hours",
+    min: 0,
+    max: 23,
+    names: None,
+    help: "use numbers 0-23",
+};
+const DAYS: FieldRule = FieldRule {
+    field: "days",
+    min: 1,
+    max: 31,
+    names: None,
+    help: "use numbers 1-31",
+};
+const MONTHS: FieldRule = FieldRule {
+    field: "months",
+    min: 1,
+    max: 12,
+    names: Some((&MONTH_NAMES, 1)),
+    help: "use Jan, Feb, Mar, Apr, May, Jun, Jul, Aug, Sep, Oct, Nov, Dec (or full names) or 1-12",
+};
+const WEEKDAY_RULE: FieldRule = FieldRule {
+    field: "weekdays",
+    min: 0,
+    max: 6,
+    names: Some((&WEEKDAY_NAMES, 0)),
+    help: "use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday",
+};
+
+impl FieldRule {
+    /// The sorted, deduplicated numbers of `list`, or an error (without the
+    /// field name) naming the list as written, the bad element and the fix.
+    fn resolve(&self, list: &PatternList) -> Result<Vec<u32>, String> {
+        let written = match list {
+            PatternList::Number(n) => n.to_string(),
+            PatternList::Text(s) => s.clone(),
+            PatternList::List(_) => list.elements().join(","),
+        };
+        let fail = |why: String| Err(format!("{written:?}: {why}; {}", self.help));
+        let elements = list.elements();
+        let mut out = Vec::with_capacity(elements.len());
+        for e in &elements {
+            if e.is_empty() {
+                return fail("empty element".to_string());
+            }
+            let value = if let Ok(n) = e.parse::<i64>() {
+                match u32::try_from(n) {
+                    Ok(v) if (self.min..=self.max).contains(&v) => v,
+                    _ => return fail(format!("{e:?} is out of range {}-{}", self.min, self.max)),
+                }
+            } else if let Some((names, base)) = self.names {
+                match lookup_name(names, e) {
+                    // Index < 12, so the cast cannot truncate.
+                    Some(i) => i as u32 + base,
+                    None => {
+                        let what = if self.field == "months" {
+                            "a month"
+                        } else {
+                            "a weekday"
+                        };
+                        return fail(format!("{e:?} is not {what}"));
+                    }
+                }
+            } else {
+                return fail(format!("{e:?} is not a number"));
+            };
+            out.push(value);
+        }
+        if out.is_empty() {
+            return fail("empty list".to_string());
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Like [`FieldRule::resolve`], with the field name in front of the error.
+    fn resolve_named(&self, list: &PatternList) -> Result<Vec<u32>, String> {
+        self.resolve(list)
+            .map_err(|e| format!("{}: {e}", self.field))
+    }
+}
+
+impl Pattern {
+    /// Checks every field and returns the numbers it stands for. The error
+    /// names the field, the bad element and what is allowed, e.g.
+    /// `weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, ...`.
+    ///
+    /// ```
+    /// use chrono::Weekday;
+    /// use karpenter_core::api::v1alpha1::{Pattern, PatternList};
+    ///
+    /// let p = Pattern {
+    ///     hours: Some(PatternList::Text("17,9".into())),
+    ///     weekdays: Some(PatternList::Text("Mon,Fri".into())),
+    ///     ..Pattern::default()
+    /// };
+    /// let r = p.resolve().unwrap();
+    /// assert_eq!(r.minutes, vec![0]);
+    /// assert_eq!(r.hours, vec![9, 17]);
+    /// assert_eq!(r.days, None);
+    /// assert_eq!(r.weekdays, Some(vec![Weekday::Mon, Weekday::Fri]));
+    /// ```
+    pub fn resolve(&self) -> Result<ResolvedPattern, String> {
+        let required = |rule: &FieldRule, l: &Option<PatternList>| match l {
+            Some(l) => rule.resolve_named(l),
+            None => Ok(vec![0]),
+        };
+        let optional = |rule: &FieldRule, l: &Option<PatternList>| {
+            l.as_ref().map(|l| rule.resolve_named(l)).transpose()
+        };
+        // Field order, so the first error reported is the first in the manifest.
+        let minutes = required(&MINUTES, &self.minutes)?;
+        let hours = required(&HOURS, &self.hours)?;
+        let days = optional(&DAYS, &self.days)?;
+        let months = optional(&MONTHS, &self.months)?;
+        let weekdays = optional(&WEEKDAY_RULE, &self.weekdays)?.map(|ds| {
+            ds.into_iter()
+                .filter_map(|d| WEEKDAYS.get(d as usize).copied())
+                .collect()
+        });
+        Ok(ResolvedPattern {
+            minutes,
+            hours,
+            days,
+            months,
+            weekdays,
+        })
+    }
+
+    /// Every invalid field, in field order, as (field name, message without
+    /// the field name); empty when [`Pattern::resolve`] succeeds.
+    pub(crate) fn field_errors(&self) -> Vec<(&'static str, String)> {
+        [
+            (&MINUTES, &self.minutes),
+            (&HOURS, &self.hours),
+            (&DAYS, &self.days),
+            (&MONTHS, &self.months),
+            (&WEEKDAY_RULE, &self.weekdays),
+        ]
+        .into_iter()
+        .filter_map(|(rule, list)| {
+            let err = rule.resolve(list.as_ref()?).err()?;
+            Some((rule.field, err))
+        })
+        .collect()
+    }
+}
+
 /// The last values a producer computed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -196,4 +439,153 @@ pub struct MetricsProducerStatus {
     /// The last error, if the last computation failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, Weekday};
+
+    use super::*;
+
+    fn pattern(yaml: &str) -> Pattern {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn empty_pattern_is_midnight_any_day() {
+        let r = Pattern::default().resolve().unwrap();
+        assert_eq!(
+            r,
+            ResolvedPattern {
+                minutes: vec![0],
+                hours: vec![0],
+                days: None,
+                months: None,
+                weekdays: None,
+            }
+        );
+    }
+
+    #[test]
+    fn accepts_every_written_shape() {
+        let cases: &[(&str, ResolvedPattern)] = &[
+            (
+                "{hours: 9}",
+                ResolvedPattern {
+                    minutes: vec![0],
+                    hours: vec![9],
+                    days: None,
+                    months: None,
+                    weekdays: None,
+                },
+            ),
+            (
+                "{hours: '17', minutes: '30,0, 15', weekdays: 'Mon,Tue,Wed,Thu,Fri'}",
+                ResolvedPattern {
+                    minutes: vec![0, 15, 30],
+                    hours: vec![17],
+                    days: None,
+                    months: None,
+                    weekdays: Some(vec![
+                        Weekday::Mon,
+                        Weekday::Tue,
+                        Weekday::Wed,
+                        Weekday::Thu,
+                        Weekday::Fri,
+                    ]),
+                },
+            ),
+            (
+                "{hours: [9, 9, 1], weekdays: [sunday, 6, SAT, Wednesday], months: [Dec, 1, february, may], days: '31,1'}",
+                ResolvedPattern {
+                    minutes: vec![0],
+                    hours: vec![1, 9],
+                    days: Some(vec![1, 31]),
+                    months: Some(vec![1, 2, 5, 12]),
+                    weekdays: Some(vec![Weekday::Sun, Weekday::Wed, Weekday::Sat]),
+                },
+            ),
+            (
+                "{minutes: [0, 59], hours: [0, 23], days: [1, 31], months: '1,12', weekdays: '0,6'}",
+                ResolvedPattern {
+                    minutes: vec![0, 59],
+                    hours: vec![0, 23],
+                    days: Some(vec![1, 31]),
+                    months: Some(vec![1, 12]),
+                    weekdays: Some(vec![Weekday::Sun, Weekday::Sat]),
+                },
+            ),
+        ];
+        for (yaml, want) in cases {
+            assert_eq!(&pattern(yaml).resolve().unwrap(), want, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_elements_with_the_fix() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "{weekdays: 'Mon,Tus'}",
+                r#"weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday"#,
+            ),
+            ("{weekdays: 7}", r#"weekdays: "7": "7" is out of range 0-6"#),
+            (
+                "{minutes: 60}",
+                r#"minutes: "60": "60" is out of range 0-59; use numbers 0-59"#,
+            ),
+            (
+                "{hours: [9, 24]}",
+                r#"hours: "9,24": "24" is out of range 0-23"#,
+            ),
+            ("{hours: -1}", r#"hours: "-1": "-1" is out of range 0-23"#),
+            (
+                "{hours: nine}",
+                r#"hours: "nine": "nine" is not a number; use numbers 0-23"#,
+            ),
+            ("{days: 0}", r#"days: "0": "0" is out of range 1-31"#),
+            ("{months: 13}", r#"months: "13": "13" is out of range 1-12"#),
+            (
+                "{months: 'Jun,Jly'}",
+                r#"months: "Jun,Jly": "Jly" is not a month; use Jan"#,
+            ),
+            ("{months: 'Ju'}", r#""Ju" is not a month"#),
+            ("{hours: '9,,17'}", r#"hours: "9,,17": empty element"#),
+            ("{hours: ''}", r#"hours: "": empty element"#),
+            ("{hours: []}", r#"hours: "": empty list"#),
+            (
+                "{hours: 99999999999}",
+                r#"hours: "99999999999": "99999999999" is out of range 0-23"#,
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = pattern(yaml).resolve().unwrap_err();
+            assert!(err.starts_with(want) || err.contains(want), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn first_bad_field_in_field_order_is_reported() {
+        let err = pattern("{weekdays: Xyz, minutes: 61}")
+            .resolve()
+            .unwrap_err();
+        assert!(err.starts_with("minutes:"), "{err}");
+    }
+
+    #[test]
+    fn matches_local_time() {
+        let r = pattern("{hours: 9, minutes: '0,30', weekdays: Mon-ignored}").resolve();
+        assert!(r.is_err(), "ranges are not supported");
+        let r = pattern("{hours: 9, minutes: '0,30', weekdays: 'Mon', months: Mar}")
+            .resolve()
+            .unwrap();
+        // 2026-03-02 is a Monday.
+        let monday = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        assert!(r.matches(&monday.and_hms_opt(9, 30, 59).unwrap()));
+        assert!(!r.matches(&monday.and_hms_opt(9, 31, 0).unwrap()));
+        assert!(!r.matches(&monday.and_hms_opt(10, 0, 0).unwrap()));
+        let tuesday = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
+        assert!(!r.matches(&tuesday.and_hms_opt(9, 0, 0).unwrap()));
+        let april_monday = NaiveDate::from_ymd_opt(2026, 4, 6).unwrap();
+        assert!(!r.matches(&april_monday.and_hms_opt(9, 0, 0).unwrap()));
+    }
 }

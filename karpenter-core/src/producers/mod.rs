@@ -1,0 +1,365 @@
+//! Metrics producers: turn the world into numbers.
+//!
+//! Each producer kind is a pure computation over its inputs
+//! ([`queue`], [`reserved_capacity`], [`schedule`]); [`evaluate`] gathers the
+//! inputs of one [`MetricsProducer`] through the provider SPI and returns its
+//! [`Gauge`] samples and a human-readable [`MetricsProducerStatus`]. A runner
+//! fetches one [`ClusterSnapshot`] per tick and evaluates many producers
+//! against it, then hands the gauges to a [`MetricSink`] (the Prometheus
+//! registry, the fake metric store).
+//!
+//! Every gauge carries the producer's `name` and `namespace` labels
+//! (namespace `default` when the object has none).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use chrono::{TimeZone, Utc};
+//! use karpenter_core::api::v1alpha1::MetricsProducer;
+//! use karpenter_core::cluster::{ClusterSnapshot, Node, Pod, PodPhase, Resources};
+//! use karpenter_core::producers::{evaluate, ProducerContext};
+//! use karpenter_core::provider::ProviderRegistry;
+//!
+//! let producer: MetricsProducer = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "ml-training-capacity", "namespace": "karpenter"},
+//!     "spec": {"reservedCapacity": {"nodeSelector": {"group": "ml-training"}}}
+//! })).unwrap();
+//! let node = Node {
+//!     name: "n1".into(),
+//!     labels: BTreeMap::from([("group".to_string(), "ml-training".to_string())]),
+//!     allocatable: Resources::new(16_000, 64 << 30, 110),
+//!     taints: vec![],
+//!     ready: true,
+//!     unschedulable: false,
+//! };
+//! let pod = Pod {
+//!     namespace: "default".into(),
+//!     name: "trainer".into(),
+//!     node_name: Some("n1".into()),
+//!     requests: Resources::new(10_000, 16 << 30, 1),
+//!     phase: PodPhase::Running,
+//!     unschedulable: false,
+//!     node_selector: BTreeMap::new(),
+//!     tolerations: vec![],
+//! };
+//! let snapshot = ClusterSnapshot { nodes: vec![node], pods: vec![pod] };
+//! let registry = ProviderRegistry::new();
+//! let ctx = ProducerContext::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(), &registry)
+//!     .with_cluster(&snapshot);
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let out = evaluate(&producer, &ctx).await.unwrap();
+//! assert_eq!(out.status.values["cpu"], "62.50%, 10/16");
+//! let util = out.gauges.iter()
+//!     .find(|g| g.name == "karpenter_reserved_capacity_cpu_utilization").unwrap();
+//! assert_eq!(util.value, 0.625);
+//! assert!(util.labels.contains(&("namespace".to_string(), "karpenter".to_string())));
+//! # });
+//! ```
+
+pub mod queue;
+pub mod reserved_capacity;
+pub mod schedule;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::v1alpha1::{Condition, ConditionStatus, MetricsProducer, MetricsProducerStatus};
+use crate::cluster::ClusterSnapshot;
+use crate::provider::{ProviderError, ProviderRegistry, Queue};
+use crate::retry::{RetryPolicy, Retrying};
+
+pub use queue::QueueReading;
+pub use reserved_capacity::ReservedCapacity;
+pub use schedule::{Schedule, ScheduleError, ScheduledValue};
+
+/// One gauge sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    /// Metric name, e.g. `karpenter_queue_length`.
+    pub name: &'static str,
+    /// Labels; always the producer's `name` and `namespace`.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+}
+
+/// Where gauges go: the Prometheus registry of the controller, the fake
+/// metric store, a test recorder.
+pub trait MetricSink: Send + Sync {
+    /// Sets the gauge `name` with `labels` to `value`, creating it if needed.
+    fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64);
+}
+
+/// Sets every gauge of `gauges` in `sink`.
+pub fn export(sink: &dyn MetricSink, gauges: &[Gauge]) {
+    for g in gauges {
+        sink.set_gauge(g.name, &g.labels, g.value);
+    }
+}
+
+/// The labels every gauge of `producer` carries: `name` and `namespace`.
+pub fn producer_labels(name: &str, namespace: &str) -> Vec<(String, String)> {
+    vec![
+        ("name".to_string(), name.to_string()),
+        ("namespace".to_string(), namespace.to_string()),
+    ]
+}
+
+/// Everything a producer evaluation may need, passed in so that evaluation
+/// is deterministic and testable.
+#[derive(Debug, Clone)]
+pub struct ProducerContext<'a> {
+    /// The evaluation instant (schedules are evaluated at it).
+    pub now: DateTime<Utc>,
+    /// Providers that build queues from specs.
+    pub providers: &'a ProviderRegistry,
+    /// The cluster snapshot of this tick, for `reservedCapacity`; fetch one
+    /// per tick and share it between producers.
+    pub cluster: Option<&'a ClusterSnapshot>,
+    /// Retries of provider calls (queue reads).
+    pub retry: RetryPolicy,
+}
+
+impl<'a> ProducerContext<'a> {
+    /// A context at `now` with no cluster snapshot and the default retry
+    /// policy.
+    pub fn new(now: DateTime<Utc>, providers: &'a ProviderRegistry) -> Self {
+        Self {
+            now,
+            providers,
+            cluster: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same context with the tick's cluster snapshot.
+    pub fn with_cluster(mut self, snapshot: &'a ClusterSnapshot) -> Self {
+        self.cluster = Some(snapshot);
+        self
+    }
+
+    /// The same context with `policy` for provider calls.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+}
+
+/// What one evaluation produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerOutput {
+    /// Gauge samples to export.
+    pub gauges: Vec<Gauge>,
+    /// Human-readable values, the next schedule change, and a `Calculable=True`
+    /// condition stamped with the evaluation instant (merge it into the stored
+    /// status with [`crate::api::v1alpha1::set_condition`] to keep transition
+    /// times).
+    pub status: MetricsProducerStatus,
+}
+
+/// Why a producer could not be evaluated. Every message names the producer
+/// (`namespace/name`) and what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProducerError {
+    /// A provider call failed (after retries, if retryable).
+    #[error("MetricsProducer {producer}: {what} failed: {error}")]
+    Provider {
+        /// `namespace/name` of the producer.
+        producer: String,
+        /// The call, e.g. `reading queue AWSSQSQueue/orders`.
+        what: String,
+        /// The provider's error.
+        error: ProviderError,
+    },
+    /// The spec cannot be evaluated.
+    #[error("MetricsProducer {producer}: {field} is invalid: {message}")]
+    InvalidSpec {
+        /// `namespace/name` of the producer.
+        producer: String,
+        /// JSON path of the field, e.g. `spec.scheduleSpec.timezone`.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// `reservedCapacity` was evaluated without a cluster snapshot.
+    #[error(
+        "MetricsProducer {producer}: spec.reservedCapacity needs a cluster snapshot, but none was given; fetch one with ClusterState::snapshot and pass it in ProducerContext::cluster"
+    )]
+    NoClusterSnapshot {
+        /// `namespace/name` of the producer.
+        producer: String,
+    },
+    /// The producer kind exists in the API but not yet in this version.
+    #[error(
+        "MetricsProducer {producer}: spec.{kind} is not implemented yet in this version of karpenter-rs; use reservedCapacity, queue or scheduleSpec instead"
+    )]
+    NotImplemented {
+        /// `namespace/name` of the producer.
+        producer: String,
+        /// The producer kind, e.g. `pendingCapacity`.
+        kind: &'static str,
+    },
+}
+
+impl ProducerError {
+    /// `namespace/name` of the producer that failed.
+    pub fn producer(&self) -> &str {
+        match self {
+            Self::Provider { producer, .. }
+            | Self::InvalidSpec { producer, .. }
+            | Self::NoClusterSnapshot { producer }
+            | Self::NotImplemented { producer, .. } => producer,
+        }
+    }
+
+    /// Whether evaluating again later may succeed without a spec change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Provider { error, .. } => error.is_retryable(),
+            Self::NoClusterSnapshot { .. } => true,
+            Self::InvalidSpec { .. } | Self::NotImplemented { .. } => false,
+        }
+    }
+
+    /// A status recording this failure at `now`: `lastError` and
+    /// `Calculable=False`, no values.
+    pub fn to_status(&self, now: DateTime<Utc>) -> MetricsProducerStatus {
+        let reason = match self {
+            Self::Provider { .. } => "ProviderError",
+            Self::InvalidSpec { .. } => "InvalidSpec",
+            Self::NoClusterSnapshot { .. } => "NoClusterSnapshot",
+            Self::NotImplemented { .. } => "NotImplemented",
+        };
+        MetricsProducerStatus {
+            values: BTreeMap::new(),
+            next_schedule_change: None,
+            conditions: vec![calculable(
+                ConditionStatus::False,
+                reason,
+                self.to_string(),
+                now,
+            )],
+            last_error: Some(self.to_string()),
+        }
+    }
+}
+
+fn calculable(
+    status: ConditionStatus,
+    reason: &str,
+    message: String,
+    now: DateTime<Utc>,
+) -> Condition {
+    Condition {
+        type_: "Calculable".to_string(),
+        status,
+        reason: reason.to_string(),
+        message,
+        last_transition_time: Some(now),
+    }
+}
+
+/// Evaluates one producer: reads its inputs (the queue through the provider
+/// registry, with `ctx.retry`; the cluster snapshot from `ctx.cluster`; the
+/// clock from `ctx.now`) and returns its gauges and status.
+///
+/// Fails when the spec does not set exactly one producer kind, when
+/// `metadata.name` is missing, when a provider call fails, when
+/// `reservedCapacity` is given no snapshot, and for `pendingCapacity` (not
+/// implemented yet). See the [module docs](self) for an example.
+pub async fn evaluate(
+    producer: &MetricsProducer,
+    ctx: &ProducerContext<'_>,
+) -> Result<ProducerOutput, ProducerError> {
+    let namespace = producer.metadata.namespace.as_deref().unwrap_or("default");
+    let Some(name) = producer.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
+        return Err(ProducerError::InvalidSpec {
+            producer: format!("{namespace}/<unnamed>"),
+            field: "metadata.name".to_string(),
+            message: "is required: gauges are labelled with it; give the MetricsProducer a name"
+                .to_string(),
+        });
+    };
+    let id = format!("{namespace}/{name}");
+    let labels = producer_labels(name, namespace);
+    let spec = &producer.spec;
+
+    let set: Vec<&str> = [
+        spec.queue.is_some().then_some("queue"),
+        spec.reserved_capacity
+            .is_some()
+            .then_some("reservedCapacity"),
+        spec.schedule_spec.is_some().then_some("scheduleSpec"),
+        spec.pending_capacity.is_some().then_some("pendingCapacity"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if set.len() != 1 {
+        let message = if set.is_empty() {
+            "sets no producer; set exactly one of queue, reservedCapacity, scheduleSpec, pendingCapacity".to_string()
+        } else {
+            format!("sets {}; set exactly one of them", set.join(", "))
+        };
+        return Err(ProducerError::InvalidSpec {
+            producer: id,
+            field: "spec".to_string(),
+            message,
+        });
+    }
+
+    let (gauges, values, next_change) = if let Some(q) = &spec.queue {
+        let what = format!("reading queue {}/{}", q.type_, q.id);
+        let provider_err = |error| ProducerError::Provider {
+            producer: id.clone(),
+            what: what.clone(),
+            error,
+        };
+        let inner = ctx.providers.queue(q).map_err(provider_err)?;
+        let queue: Retrying<dyn Queue> = Retrying::new(
+            inner,
+            ctx.retry.clone(),
+            format!("queue {}/{}", q.type_, q.id),
+        );
+        let reading = queue::read(&queue).await.map_err(provider_err)?;
+        (reading.gauges(&labels), reading.status_values(), None)
+    } else if let Some(rc) = &spec.reserved_capacity {
+        let snapshot = ctx
+            .cluster
+            .ok_or_else(|| ProducerError::NoClusterSnapshot {
+                producer: id.clone(),
+            })?;
+        let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
+        (rc.gauges(&labels), rc.status_values(), None)
+    } else if let Some(s) = &spec.schedule_spec {
+        let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
+            producer: id.clone(),
+            field: format!("spec.scheduleSpec.{}", e.field),
+            message: e.message,
+        })?;
+        let value = schedule.value_at(ctx.now);
+        let next = schedule.next_change(ctx.now);
+        (value.gauges(&labels), value.status_values(), next)
+    } else {
+        return Err(ProducerError::NotImplemented {
+            producer: id,
+            kind: "pendingCapacity",
+        });
+    };
+
+    Ok(ProducerOutput {
+        gauges,
+        status: MetricsProducerStatus {
+            values,
+            next_schedule_change: next_change,
+            conditions: vec![calculable(
+                ConditionStatus::True,
+                "ValuesComputed",
+                format!("computed at {}", ctx.now.to_rfc3339()),
+                ctx.now,
+            )],
+            last_error: None,
+        },
+    })
+}

@@ -1,0 +1,411 @@
+//! `producers::evaluate`: gathering inputs through the SPI (mockall mocks),
+//! errors that name the producer, and export to a metric sink.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use karpenter_core::api::v1alpha1::{ConditionStatus, MetricsProducer};
+use karpenter_core::cluster::{ClusterSnapshot, ClusterState, MockClusterState, Node, Resources};
+use karpenter_core::producers::{MetricSink, ProducerContext, ProducerError, evaluate, export};
+use karpenter_core::provider::{
+    MockCloudProvider, MockQueue, ProviderError, ProviderErrorKind, ProviderRegistry, Queue,
+};
+use karpenter_core::retry::{RetryPolicy, Retrying};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap()
+}
+
+fn producer(json: serde_json::Value) -> MetricsProducer {
+    serde_json::from_value(json).unwrap()
+}
+
+fn queue_producer() -> MetricsProducer {
+    producer(serde_json::json!({
+        "metadata": {"name": "orders", "namespace": "shop"},
+        "spec": {"queue": {"type": "AWSSQSQueue", "id": "arn:aws:sqs:us-west-2:1234567890:orders"}}
+    }))
+}
+
+/// A registry whose only provider serves `AWSSQSQueue` with `queue`.
+fn registry_with(queue: MockQueue) -> ProviderRegistry {
+    let queue: Arc<dyn Queue> = Arc::new(queue);
+    let mut cloud = MockCloudProvider::new();
+    cloud.expect_name().return_const("mock".to_string());
+    cloud.expect_node_group_types().returning(Vec::new);
+    cloud.expect_metric_source_types().returning(Vec::new);
+    cloud
+        .expect_queue_types()
+        .returning(|| vec!["AWSSQSQueue".to_string()]);
+    cloud.expect_validate_queue().returning(|_| Ok(()));
+    cloud.expect_queue().returning(move |_| Ok(queue.clone()));
+    let mut registry = ProviderRegistry::new();
+    registry.register(Arc::new(cloud)).unwrap();
+    registry
+}
+
+fn no_jitter() -> RetryPolicy {
+    RetryPolicy {
+        jitter: 0.0,
+        seed: Some(1),
+        ..RetryPolicy::default()
+    }
+}
+
+fn value(out: &[karpenter_core::producers::Gauge], name: &str) -> f64 {
+    out.iter()
+        .find(|g| g.name == name)
+        .unwrap_or_else(|| panic!("no gauge {name}"))
+        .value
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_gauges_and_status() {
+    let mut q = MockQueue::new();
+    q.expect_length().returning(|| Ok(12));
+    q.expect_oldest_message_age()
+        .returning(|| Ok(Some(Duration::from_secs(90))));
+    let registry = registry_with(q);
+    let ctx = ProducerContext::new(now(), &registry);
+    let out = evaluate(&queue_producer(), &ctx).await.unwrap();
+
+    assert_eq!(value(&out.gauges, "karpenter_queue_length"), 12.0);
+    assert_eq!(
+        value(&out.gauges, "karpenter_queue_oldest_message_age_seconds"),
+        90.0
+    );
+    for g in &out.gauges {
+        assert_eq!(
+            g.labels,
+            [
+                ("name".to_string(), "orders".to_string()),
+                ("namespace".to_string(), "shop".to_string())
+            ]
+        );
+    }
+    assert_eq!(out.status.values["length"], "12");
+    assert_eq!(out.status.values["oldestMessageAge"], "90s");
+    assert_eq!(out.status.next_schedule_change, None);
+    assert_eq!(out.status.last_error, None);
+    let c = &out.status.conditions[0];
+    assert_eq!(
+        (c.type_.as_str(), c.status),
+        ("Calculable", ConditionStatus::True)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_queue_has_age_zero() {
+    let mut q = MockQueue::new();
+    q.expect_length().returning(|| Ok(0));
+    q.expect_oldest_message_age().returning(|| Ok(None));
+    let registry = registry_with(q);
+    let out = evaluate(&queue_producer(), &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap();
+    assert_eq!(value(&out.gauges, "karpenter_queue_length"), 0.0);
+    assert_eq!(
+        value(&out.gauges, "karpenter_queue_oldest_message_age_seconds"),
+        0.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_queue_reads_are_retried() {
+    let mut q = MockQueue::new();
+    let mut seq = mockall::Sequence::new();
+    q.expect_length()
+        .times(2)
+        .in_sequence(&mut seq)
+        .returning(|| {
+            Err(ProviderError::new(
+                ProviderErrorKind::Throttled,
+                "Rate exceeded",
+            ))
+        });
+    q.expect_length()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(5));
+    q.expect_oldest_message_age()
+        .returning(|| Ok(Some(Duration::from_secs(3))));
+    let registry = registry_with(q);
+    let ctx = ProducerContext::new(now(), &registry).with_retry(no_jitter());
+    let start = tokio::time::Instant::now();
+    let out = evaluate(&queue_producer(), &ctx).await.unwrap();
+    assert_eq!(value(&out.gauges, "karpenter_queue_length"), 5.0);
+    // Default backoffs 200 ms then 400 ms, on the paused clock.
+    assert_eq!(start.elapsed(), Duration::from_millis(600));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_error_names_the_producer_and_the_queue() {
+    let mut q = MockQueue::new();
+    q.expect_length().times(1).returning(|| {
+        Err(ProviderError::new(
+            ProviderErrorKind::AccessDenied,
+            "not authorized to sqs:GetQueueAttributes",
+        ))
+    });
+    let registry = registry_with(q);
+    let err = evaluate(&queue_producer(), &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProducerError::Provider { error, .. } if error.kind == ProviderErrorKind::AccessDenied)
+    );
+    assert_eq!(err.producer(), "shop/orders");
+    assert!(!err.is_retryable());
+    let msg = err.to_string();
+    assert!(msg.starts_with("MetricsProducer shop/orders: "), "{msg}");
+    assert!(
+        msg.contains("arn:aws:sqs:us-west-2:1234567890:orders"),
+        "{msg}"
+    );
+    assert!(msg.contains("sqs:GetQueueAttributes"), "{msg}");
+
+    let status = err.to_status(now());
+    assert_eq!(status.last_error.as_deref(), Some(msg.as_str()));
+    assert_eq!(status.conditions[0].status, ConditionStatus::False);
+    assert_eq!(status.conditions[0].reason, "ProviderError");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unregistered_queue_type_is_a_provider_error() {
+    let registry = ProviderRegistry::new();
+    let p = producer(serde_json::json!({
+        "metadata": {"name": "q"},
+        "spec": {"queue": {"type": "RabbitMQ", "id": "jobs"}}
+    }));
+    let err = evaluate(&p, &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProducerError::Provider { error, .. } if error.kind == ProviderErrorKind::UnsupportedType)
+    );
+    assert_eq!(err.producer(), "default/q");
+    assert!(err.to_string().contains("RabbitMQ"), "{err}");
+}
+
+fn capacity_producer() -> MetricsProducer {
+    producer(serde_json::json!({
+        "metadata": {"name": "ml-capacity", "namespace": "karpenter"},
+        "spec": {"reservedCapacity": {"nodeSelector": {"group": "ml"}}}
+    }))
+}
+
+#[tokio::test]
+async fn reserved_capacity_needs_a_snapshot() {
+    let registry = ProviderRegistry::new();
+    let err = evaluate(
+        &capacity_producer(),
+        &ProducerContext::new(now(), &registry),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        ProducerError::NoClusterSnapshot {
+            producer: "karpenter/ml-capacity".to_string()
+        }
+    );
+    assert!(
+        err.to_string().contains("ProducerContext::cluster"),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reserved_capacity_over_a_snapshot_fetched_through_the_spi() {
+    let mut cluster = MockClusterState::new();
+    let mut seq = mockall::Sequence::new();
+    cluster
+        .expect_snapshot()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| {
+            Err(ProviderError::new(
+                ProviderErrorKind::Unavailable,
+                "apiserver 503",
+            ))
+        });
+    cluster
+        .expect_snapshot()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| {
+            Ok(ClusterSnapshot {
+                nodes: vec![Node {
+                    name: "n1".into(),
+                    labels: BTreeMap::from([("group".to_string(), "ml".to_string())]),
+                    allocatable: Resources::new(4_000, 16 << 30, 110),
+                    taints: vec![],
+                    ready: true,
+                    unschedulable: false,
+                }],
+                pods: vec![],
+            })
+        });
+    let cluster: Arc<dyn ClusterState> = Arc::new(cluster);
+    let cluster = Retrying::new(cluster, no_jitter(), "cluster");
+    let snapshot = cluster.snapshot().await.unwrap();
+
+    let registry = ProviderRegistry::new();
+    let ctx = ProducerContext::new(now(), &registry).with_cluster(&snapshot);
+    let out = evaluate(&capacity_producer(), &ctx).await.unwrap();
+    assert_eq!(out.gauges.len(), 9);
+    assert_eq!(
+        value(&out.gauges, "karpenter_reserved_capacity_cpu_capacity"),
+        4.0
+    );
+    assert_eq!(
+        value(&out.gauges, "karpenter_reserved_capacity_cpu_utilization"),
+        0.0
+    );
+    assert_eq!(out.status.values["cpu"], "0.00%, 0/4");
+}
+
+#[tokio::test]
+async fn schedule_value_and_next_change() {
+    let p = producer(serde_json::json!({
+        "metadata": {"name": "office", "namespace": "karpenter"},
+        "spec": {"scheduleSpec": {
+            "timezone": "America/Los_Angeles",
+            "defaultReplicas": 2,
+            "behaviors": [{"replicas": 10,
+                           "start": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 9},
+                           "end": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 17}}]
+        }}
+    }));
+    let registry = ProviderRegistry::new();
+    // Monday 9 March 2026 10:00 PDT.
+    let out = evaluate(&p, &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&out.gauges, "karpenter_scheduled_replicas_value"),
+        10.0
+    );
+    assert_eq!(out.status.values["replicas"], "10");
+    assert_eq!(
+        out.status.next_schedule_change,
+        Some(Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_names_the_field() {
+    let p = producer(serde_json::json!({
+        "metadata": {"name": "office"},
+        "spec": {"scheduleSpec": {"timezone": "Pacific Time", "defaultReplicas": 2}}
+    }));
+    let registry = ProviderRegistry::new();
+    let err = evaluate(&p, &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap_err();
+    match &err {
+        ProducerError::InvalidSpec {
+            producer, field, ..
+        } => {
+            assert_eq!(producer, "default/office");
+            assert_eq!(field, "spec.scheduleSpec.timezone");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("Pacific Time"), "{err}");
+}
+
+#[tokio::test]
+async fn pending_capacity_is_not_implemented_yet() {
+    let p = producer(serde_json::json!({
+        "metadata": {"name": "pending", "namespace": "karpenter"},
+        "spec": {"pendingCapacity": {"nodeSelector": {"group": "ml"}}}
+    }));
+    let registry = ProviderRegistry::new();
+    let err = evaluate(&p, &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ProducerError::NotImplemented {
+            producer: "karpenter/pending".to_string(),
+            kind: "pendingCapacity"
+        }
+    );
+    assert!(err.to_string().contains("not implemented yet"), "{err}");
+    assert_eq!(err.to_status(now()).conditions[0].reason, "NotImplemented");
+}
+
+#[tokio::test]
+async fn exactly_one_producer_kind_and_a_name_are_required() {
+    let registry = ProviderRegistry::new();
+    let ctx = ProducerContext::new(now(), &registry);
+
+    let none = producer(serde_json::json!({"metadata": {"name": "x"}, "spec": {}}));
+    let err = evaluate(&none, &ctx).await.unwrap_err();
+    assert!(
+        matches!(&err, ProducerError::InvalidSpec { field, .. } if field == "spec"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("set exactly one of"), "{err}");
+
+    let two = producer(serde_json::json!({"metadata": {"name": "x"}, "spec": {
+        "reservedCapacity": {}, "scheduleSpec": {"defaultReplicas": 1}}}));
+    let err = evaluate(&two, &ctx).await.unwrap_err();
+    assert!(
+        err.to_string().contains("reservedCapacity, scheduleSpec"),
+        "{err}"
+    );
+
+    let unnamed = producer(serde_json::json!({"spec": {"scheduleSpec": {"defaultReplicas": 1}}}));
+    let err = evaluate(&unnamed, &ctx).await.unwrap_err();
+    assert!(
+        matches!(&err, ProducerError::InvalidSpec { field, .. } if field == "metadata.name"),
+        "{err}"
+    );
+}
+
+/// One recorded `set_gauge` call: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Sample>>);
+
+impl MetricSink for Recorder {
+    fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((name.to_string(), labels.to_vec(), value));
+    }
+}
+
+#[tokio::test]
+async fn gauges_export_to_a_sink() {
+    let p = producer(serde_json::json!({
+        "metadata": {"name": "s", "namespace": "ns"},
+        "spec": {"scheduleSpec": {"defaultReplicas": 3}}
+    }));
+    let registry = ProviderRegistry::new();
+    let out = evaluate(&p, &ProducerContext::new(now(), &registry))
+        .await
+        .unwrap();
+    let sink = Recorder::default();
+    export(&sink, &out.gauges);
+    let got = sink.0.into_inner().unwrap();
+    assert_eq!(
+        got,
+        [(
+            "karpenter_scheduled_replicas_value".to_string(),
+            vec![
+                ("name".to_string(), "s".to_string()),
+                ("namespace".to_string(), "ns".to_string())
+            ],
+            3.0
+        )]
+    );
+}

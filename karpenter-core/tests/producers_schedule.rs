@@ -1,0 +1,368 @@
+//! The scheduleSpec producer: wall-clock patterns in a time zone, DST, the
+//! first-active-wins rule and the next change.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::America::Los_Angeles;
+use karpenter_core::api::v1alpha1::ScheduleSpec;
+use karpenter_core::producers::producer_labels;
+use karpenter_core::producers::schedule::{self, Schedule, ScheduledValue};
+
+fn schedule(json: serde_json::Value) -> Schedule {
+    let spec: ScheduleSpec = serde_json::from_value(json).unwrap();
+    Schedule::new(&spec).unwrap()
+}
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+/// A Los Angeles wall time that exists exactly once.
+fn la(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Los_Angeles
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn business_hours() -> Schedule {
+    schedule(serde_json::json!({
+        "timezone": "America/Los_Angeles",
+        "defaultReplicas": 2,
+        "behaviors": [{
+            "replicas": 10,
+            "start": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 9},
+            "end":   {"weekdays": ["Mon", "Tue", "Wed", "Thu", "Fri"], "hours": 17}
+        }]
+    }))
+}
+
+#[test]
+fn business_hours_in_los_angeles_across_spring_forward() {
+    let s = business_hours();
+    // Friday 6 March 2026, PST (UTC-8).
+    assert_eq!(la(2026, 3, 6, 9, 0), utc(2026, 3, 6, 17, 0));
+    assert_eq!(s.value_at(la(2026, 3, 6, 8, 59)).replicas, 2);
+    assert_eq!(s.value_at(la(2026, 3, 6, 9, 0)).replicas, 10);
+    assert_eq!(s.value_at(la(2026, 3, 6, 16, 59)).replicas, 10);
+    assert_eq!(s.value_at(la(2026, 3, 6, 17, 0)).replicas, 2);
+    // The weekend, including the DST change on Sunday 8 March.
+    assert_eq!(s.value_at(la(2026, 3, 7, 12, 0)).replicas, 2);
+    assert_eq!(s.value_at(la(2026, 3, 8, 12, 0)).replicas, 2);
+    // Monday 9 March 2026, PDT (UTC-7): 09:00 local is now 16:00 UTC.
+    assert_eq!(la(2026, 3, 9, 9, 0), utc(2026, 3, 9, 16, 0));
+    assert_eq!(s.value_at(utc(2026, 3, 9, 15, 59)).replicas, 2);
+    assert_eq!(s.value_at(utc(2026, 3, 9, 16, 0)).replicas, 10);
+    assert_eq!(s.value_at(utc(2026, 3, 9, 23, 59)).replicas, 10);
+    assert_eq!(s.value_at(utc(2026, 3, 10, 0, 0)).replicas, 2);
+
+    assert_eq!(
+        s.next_change(la(2026, 3, 6, 17, 30)),
+        Some(utc(2026, 3, 9, 16, 0))
+    );
+    assert_eq!(
+        s.next_change(la(2026, 3, 9, 10, 0)),
+        Some(utc(2026, 3, 10, 0, 0))
+    );
+    // Exactly at a change, the next one is the following change.
+    assert_eq!(
+        s.next_change(utc(2026, 3, 9, 16, 0)),
+        Some(utc(2026, 3, 10, 0, 0))
+    );
+}
+
+#[test]
+fn business_hours_in_los_angeles_across_fall_back() {
+    let s = business_hours();
+    // Friday 30 October 2026, PDT.
+    assert_eq!(s.value_at(utc(2026, 10, 30, 16, 0)).replicas, 10);
+    assert_eq!(s.value_at(utc(2026, 10, 30, 15, 59)).replicas, 2);
+    // Monday 2 November 2026, PST: 09:00 local is 17:00 UTC.
+    assert_eq!(la(2026, 11, 2, 9, 0), utc(2026, 11, 2, 17, 0));
+    assert_eq!(s.value_at(utc(2026, 11, 2, 16, 30)).replicas, 2);
+    assert_eq!(s.value_at(utc(2026, 11, 2, 17, 0)).replicas, 10);
+    assert_eq!(
+        s.next_change(utc(2026, 10, 31, 12, 0)),
+        Some(utc(2026, 11, 2, 17, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 11, 2, 17, 0)),
+        Some(utc(2026, 11, 3, 1, 0))
+    );
+}
+
+#[test]
+fn a_wall_time_in_the_spring_forward_gap_never_matches() {
+    // 02:30 does not exist in Los Angeles on Sunday 8 March 2026.
+    let s = schedule(serde_json::json!({
+        "timezone": "America/Los_Angeles",
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 5, "start": {"hours": 2, "minutes": 30}, "end": {"hours": 4}}]
+    }));
+    assert_eq!(s.value_at(la(2026, 3, 7, 3, 0)).replicas, 5);
+    // 03:30 PDT on the 8th: the last start was the 7th at 02:30, the last
+    // end the 7th at 04:00.
+    assert_eq!(s.value_at(la(2026, 3, 8, 3, 30)).replicas, 0);
+    assert_eq!(
+        s.next_change(la(2026, 3, 8, 0, 0)),
+        Some(la(2026, 3, 9, 2, 30))
+    );
+    assert_eq!(
+        s.next_change(la(2026, 3, 9, 2, 30)),
+        Some(la(2026, 3, 9, 4, 0))
+    );
+}
+
+#[test]
+fn an_ambiguous_wall_time_matches_its_first_occurrence_only() {
+    // 01:00-01:59 happens twice in Los Angeles on Sunday 1 November 2026:
+    // first in PDT (08:00-08:59 UTC), then in PST (09:00-09:59 UTC).
+    let s = schedule(serde_json::json!({
+        "timezone": "America/Los_Angeles",
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 5,
+                       "start": {"hours": 1, "minutes": 30},
+                       "end": {"hours": 1, "minutes": 45}}]
+    }));
+    assert_eq!(s.value_at(utc(2026, 11, 1, 8, 29)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 11, 1, 8, 40)).replicas, 5);
+    assert_eq!(s.value_at(utc(2026, 11, 1, 8, 45)).replicas, 0);
+    // 01:35 PST, the second 01:35: no second start.
+    assert_eq!(s.value_at(utc(2026, 11, 1, 9, 35)).replicas, 0);
+    assert_eq!(
+        s.next_change(utc(2026, 11, 1, 8, 50)),
+        Some(utc(2026, 11, 2, 9, 30))
+    );
+}
+
+#[test]
+fn a_behavior_spanning_midnight_and_the_weekend() {
+    // UTC by default. Friday 2 January 2026 18:00 to Monday 5 January 06:00.
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 3,
+                       "start": {"weekdays": "Fri", "hours": 18},
+                       "end": {"weekdays": "Monday", "hours": 6}}]
+    }));
+    assert_eq!(s.value_at(utc(2026, 1, 2, 17, 59)).replicas, 1);
+    assert_eq!(s.value_at(utc(2026, 1, 2, 18, 0)).replicas, 3);
+    assert_eq!(s.value_at(utc(2026, 1, 3, 0, 0)).replicas, 3);
+    assert_eq!(s.value_at(utc(2026, 1, 4, 23, 59)).replicas, 3);
+    assert_eq!(s.value_at(utc(2026, 1, 5, 5, 59)).replicas, 3);
+    assert_eq!(s.value_at(utc(2026, 1, 5, 6, 0)).replicas, 1);
+    assert_eq!(s.value_at(utc(2026, 1, 7, 12, 0)).replicas, 1);
+    assert_eq!(
+        s.next_change(utc(2026, 1, 3, 12, 0)),
+        Some(utc(2026, 1, 5, 6, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 1, 5, 6, 0)),
+        Some(utc(2026, 1, 9, 18, 0))
+    );
+}
+
+#[test]
+fn months_and_days_patterns() {
+    // No batch nodes over the holidays: 20 December to 5 January.
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 4,
+        "behaviors": [{"replicas": 0,
+                       "start": {"months": "Dec", "days": 20},
+                       "end": {"months": ["January"], "days": [5]}}]
+    }));
+    assert_eq!(s.value_at(utc(2025, 12, 19, 23, 59)).replicas, 4);
+    assert_eq!(s.value_at(utc(2025, 12, 25, 12, 0)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 1, 3, 12, 0)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 1, 5, 0, 0)).replicas, 4);
+    assert_eq!(s.value_at(utc(2026, 6, 1, 0, 0)).replicas, 4);
+    assert_eq!(
+        s.next_change(utc(2026, 1, 10, 0, 0)),
+        Some(utc(2026, 12, 20, 0, 0))
+    );
+
+    // Several days and months at once: the 1st and 15th of Jun and Jul,
+    // 08:00-08:30.
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 6,
+                       "start": {"months": "Jun,Jul", "days": "1,15", "hours": 8},
+                       "end": {"months": "Jun,Jul", "days": "1,15", "hours": 8, "minutes": 30}}]
+    }));
+    assert_eq!(s.value_at(utc(2026, 6, 15, 8, 10)).replicas, 6);
+    assert_eq!(s.value_at(utc(2026, 6, 16, 8, 10)).replicas, 1);
+    assert_eq!(
+        s.next_change(utc(2026, 6, 15, 8, 10)),
+        Some(utc(2026, 6, 15, 8, 30))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 6, 15, 8, 30)),
+        Some(utc(2026, 7, 1, 8, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 7, 15, 9, 0)),
+        Some(utc(2027, 6, 1, 8, 0))
+    );
+}
+
+#[test]
+fn a_leap_day_start_is_found_years_back_and_only_a_year_ahead() {
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 9,
+                       "start": {"months": 2, "days": 29},
+                       "end": {"months": 3, "days": 1}}]
+    }));
+    assert_eq!(s.value_at(utc(2028, 2, 29, 12, 0)).replicas, 9);
+    assert_eq!(s.value_at(utc(2028, 3, 1, 0, 0)).replicas, 0);
+    // 29 February 2028 is more than a year after 1 January 2026.
+    assert_eq!(s.next_change(utc(2026, 1, 1, 0, 0)), None);
+    assert_eq!(
+        s.next_change(utc(2027, 3, 1, 0, 0)),
+        Some(utc(2028, 2, 29, 0, 0))
+    );
+}
+
+#[test]
+fn the_first_active_behavior_wins() {
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 2,
+        "behaviors": [
+            {"replicas": 20, "start": {"hours": 12}, "end": {"hours": 13}},
+            {"replicas": 10, "start": {"hours": 9}, "end": {"hours": 17}}
+        ]
+    }));
+    let v = s.value_at(utc(2026, 4, 1, 10, 0));
+    assert_eq!(
+        v,
+        ScheduledValue {
+            replicas: 10,
+            active_behavior: Some(1)
+        }
+    );
+    let v = s.value_at(utc(2026, 4, 1, 12, 30));
+    assert_eq!(
+        v,
+        ScheduledValue {
+            replicas: 20,
+            active_behavior: Some(0)
+        }
+    );
+    assert!(s.is_active(1, utc(2026, 4, 1, 12, 30)));
+    assert!(!s.is_active(2, utc(2026, 4, 1, 12, 30)));
+    assert_eq!(s.value_at(utc(2026, 4, 1, 13, 30)).replicas, 10);
+    assert_eq!(
+        s.value_at(utc(2026, 4, 1, 18, 0)),
+        ScheduledValue {
+            replicas: 2,
+            active_behavior: None
+        }
+    );
+
+    assert_eq!(
+        s.next_change(utc(2026, 4, 1, 10, 0)),
+        Some(utc(2026, 4, 1, 12, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 4, 1, 12, 30)),
+        Some(utc(2026, 4, 1, 13, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 4, 1, 13, 30)),
+        Some(utc(2026, 4, 1, 17, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 4, 1, 18, 0)),
+        Some(utc(2026, 4, 2, 9, 0))
+    );
+}
+
+#[test]
+fn a_change_of_behavior_with_the_same_replicas_is_not_a_change() {
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [
+            {"replicas": 5, "start": {"hours": 9}, "end": {"hours": 12}},
+            {"replicas": 5, "start": {"hours": 11}, "end": {"hours": 14}}
+        ]
+    }));
+    assert_eq!(
+        s.next_change(utc(2026, 4, 1, 10, 0)),
+        Some(utc(2026, 4, 1, 14, 0))
+    );
+}
+
+#[test]
+fn no_change_within_a_year_is_none() {
+    let default_only = schedule(serde_json::json!({"defaultReplicas": 3}));
+    assert_eq!(default_only.value_at(utc(2026, 1, 1, 0, 0)).replicas, 3);
+    assert_eq!(default_only.next_change(utc(2026, 1, 1, 0, 0)), None);
+
+    // 31 February never happens.
+    let never = schedule(serde_json::json!({
+        "defaultReplicas": 3,
+        "behaviors": [{"replicas": 7, "start": {"months": "Feb", "days": 31}, "end": {"hours": 1}}]
+    }));
+    assert_eq!(never.value_at(utc(2026, 1, 1, 0, 0)).replicas, 3);
+    assert_eq!(never.next_change(utc(2026, 1, 1, 0, 0)), None);
+
+    // Start and end at the same instant: never active.
+    let same = schedule(serde_json::json!({
+        "defaultReplicas": 3,
+        "behaviors": [{"replicas": 7, "start": {"hours": 5}, "end": {"hours": 5}}]
+    }));
+    assert_eq!(same.value_at(utc(2026, 1, 1, 5, 0)).replicas, 3);
+    assert_eq!(same.value_at(utc(2026, 1, 1, 6, 0)).replicas, 3);
+    assert_eq!(same.next_change(utc(2026, 1, 1, 0, 0)), None);
+}
+
+#[test]
+fn invalid_specs_name_the_field() {
+    let spec: ScheduleSpec = serde_json::from_value(
+        serde_json::json!({"timezone": "Mars/Olympus", "defaultReplicas": 1}),
+    )
+    .unwrap();
+    let err = Schedule::new(&spec).unwrap_err();
+    assert_eq!(err.field, "timezone");
+    assert!(err.to_string().contains("Mars/Olympus"), "{err}");
+    assert!(err.to_string().contains("America/Los_Angeles"), "{err}");
+
+    let spec: ScheduleSpec = serde_json::from_value(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 2, "start": {"hours": 1}, "end": {"hours": 2}},
+                      {"replicas": 2, "start": {"weekdays": "Mon,Tus"}, "end": {"hours": 2}}]
+    }))
+    .unwrap();
+    let err = Schedule::new(&spec).unwrap_err();
+    assert_eq!(err.field, "behaviors[1].start");
+    assert!(err.message.contains("Tus"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("scheduleSpec.behaviors[1].start: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn convenience_functions_and_gauges() {
+    let spec: ScheduleSpec = serde_json::from_value(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 4, "start": {"hours": 9}, "end": {"hours": 17}}]
+    }))
+    .unwrap();
+    let t = utc(2026, 5, 5, 10, 0);
+    assert_eq!(schedule::scheduled_replicas(&spec, t), Ok(4));
+    assert_eq!(
+        schedule::next_schedule_change(&spec, t),
+        Ok(Some(utc(2026, 5, 5, 17, 0)))
+    );
+
+    let v = Schedule::new(&spec).unwrap().value_at(t);
+    let gauges = v.gauges(&producer_labels("s", "ns"));
+    assert_eq!(gauges.len(), 1);
+    assert_eq!(gauges[0].name, schedule::SCHEDULED_REPLICAS_VALUE);
+    assert_eq!(gauges[0].value, 4.0);
+    assert_eq!(v.status_values()["replicas"], "4");
+    assert_eq!(v.status_values()["activeBehavior"], "behaviors[0]");
+}
