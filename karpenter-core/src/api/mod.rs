@@ -5,6 +5,7 @@
 //! the same thing; the HorizontalPodAutoscaler v2 spellings (`averageValue`,
 //! `averageUtilization`, policy type `Pods`) are accepted too.
 
+pub mod defaults;
 pub mod quantity;
 pub mod v1alpha1;
 pub mod validation;

@@ -3,37 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::api::v1alpha1::{
-    Behavior, Recommendation, ScaleEvent, ScalingPolicy, ScalingPolicySelect, ScalingPolicyType,
-    ScalingRules,
+pub use crate::api::defaults::{
+    DEFAULT_SCALE_DOWN_POLICIES, DEFAULT_SCALE_DOWN_WINDOW_SECONDS, DEFAULT_SCALE_UP_POLICIES,
+    DEFAULT_SCALE_UP_WINDOW_SECONDS, DEFAULT_TOLERANCE, ResolvedBehavior, ResolvedRules,
 };
-
-/// Default tolerance of the usage ratio around 1 in both directions.
-pub const DEFAULT_TOLERANCE: f64 = 0.1;
-/// Default scale-down stabilization window, seconds.
-pub const DEFAULT_SCALE_DOWN_WINDOW_SECONDS: i32 = 300;
-/// Default scale-up stabilization window, seconds.
-pub const DEFAULT_SCALE_UP_WINDOW_SECONDS: i32 = 0;
-
-/// The default scale-up policies: Count 4 and Percent 100, per 15 s.
-pub const DEFAULT_SCALE_UP_POLICIES: [ScalingPolicy; 2] = [
-    ScalingPolicy {
-        type_: ScalingPolicyType::Count,
-        value: 4,
-        period_seconds: 15,
-    },
-    ScalingPolicy {
-        type_: ScalingPolicyType::Percent,
-        value: 100,
-        period_seconds: 15,
-    },
-];
-/// The default scale-down policy: Percent 100 per 15 s.
-pub const DEFAULT_SCALE_DOWN_POLICIES: [ScalingPolicy; 1] = [ScalingPolicy {
-    type_: ScalingPolicyType::Percent,
-    value: 100,
-    period_seconds: 15,
-}];
+use crate::api::v1alpha1::{Recommendation, ScaleEvent, ScalingPolicySelect, ScalingPolicyType};
 
 /// The direction of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,119 +25,6 @@ impl Direction {
             Self::Up => "up",
             Self::Down => "down",
         }
-    }
-}
-
-/// One direction's rules, every field resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedRules {
-    /// Stabilization window, seconds.
-    pub stabilization_window_seconds: i64,
-    /// Policy selection.
-    pub select_policy: ScalingPolicySelect,
-    /// Policies (never empty for a valid spec).
-    pub policies: Vec<ScalingPolicy>,
-    /// Tolerance of the usage ratio in this direction.
-    pub tolerance: f64,
-}
-
-impl ResolvedRules {
-    fn resolve(rules: Option<&ScalingRules>, window: i32, policies: &[ScalingPolicy]) -> Self {
-        Self {
-            stabilization_window_seconds: i64::from(
-                rules
-                    .and_then(|r| r.stabilization_window_seconds)
-                    .unwrap_or(window)
-                    .max(0),
-            ),
-            select_policy: rules
-                .and_then(|r| r.select_policy)
-                .unwrap_or(ScalingPolicySelect::Max),
-            policies: rules
-                .and_then(|r| r.policies.clone())
-                .unwrap_or_else(|| policies.to_vec()),
-            tolerance: rules
-                .and_then(|r| r.tolerance.as_ref())
-                .map(|q| q.as_f64())
-                .filter(|t| t.is_finite() && *t >= 0.0)
-                .unwrap_or(DEFAULT_TOLERANCE),
-        }
-    }
-
-    /// The longest `periodSeconds` of this direction's policies.
-    pub fn longest_period_seconds(&self) -> i64 {
-        self.policies
-            .iter()
-            .map(|p| i64::from(p.period_seconds))
-            .max()
-            .unwrap_or(0)
-    }
-}
-
-/// A [`Behavior`] with every default applied (karpenter-rs decision 1:
-/// an omitted behavior means these defaults, not the legacy HPA path).
-///
-/// ```
-/// use karpenter_core::autoscaler::ResolvedBehavior;
-///
-/// let b = ResolvedBehavior::resolve(None);
-/// assert_eq!(b.scale_down.stabilization_window_seconds, 300);
-/// assert_eq!(b.scale_up.policies.len(), 2);
-/// assert_eq!(b.scale_up.tolerance, 0.1);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedBehavior {
-    /// Scale-up rules.
-    pub scale_up: ResolvedRules,
-    /// Scale-down rules.
-    pub scale_down: ResolvedRules,
-}
-
-impl ResolvedBehavior {
-    /// Fills in the HPA defaults, field by field; a given `policies` list
-    /// replaces the default list as a whole.
-    pub fn resolve(behavior: Option<&Behavior>) -> Self {
-        Self {
-            scale_up: ResolvedRules::resolve(
-                behavior.and_then(|b| b.scale_up.as_ref()),
-                DEFAULT_SCALE_UP_WINDOW_SECONDS,
-                &DEFAULT_SCALE_UP_POLICIES,
-            ),
-            scale_down: ResolvedRules::resolve(
-                behavior.and_then(|b| b.scale_down.as_ref()),
-                DEFAULT_SCALE_DOWN_WINDOW_SECONDS,
-                &DEFAULT_SCALE_DOWN_POLICIES,
-            ),
-        }
-    }
-
-    /// The behavior written out in full, as the API would show it defaulted.
-    pub fn to_behavior(&self) -> Behavior {
-        let rules = |r: &ResolvedRules| ScalingRules {
-            stabilization_window_seconds: Some(r.stabilization_window_seconds as i32),
-            select_policy: Some(r.select_policy),
-            policies: Some(r.policies.clone()),
-            tolerance: crate::api::Quantity::from_f64(r.tolerance).ok(),
-        };
-        Behavior {
-            scale_up: Some(rules(&self.scale_up)),
-            scale_down: Some(rules(&self.scale_down)),
-        }
-    }
-
-    /// How long scale events must be kept: the longest period of either
-    /// direction (karpenter-rs decision 6).
-    pub fn event_retention_seconds(&self) -> i64 {
-        self.scale_up
-            .longest_period_seconds()
-            .max(self.scale_down.longest_period_seconds())
-    }
-
-    /// How long recommendations must be kept: the longest window.
-    pub fn recommendation_retention_seconds(&self) -> i64 {
-        self.scale_up
-            .stabilization_window_seconds
-            .max(self.scale_down.stabilization_window_seconds)
     }
 }
 

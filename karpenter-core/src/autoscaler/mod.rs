@@ -258,7 +258,9 @@ impl<A: Algorithm> Autoscaler<A> {
         let spec = input.spec;
         let now = input.now;
         let current = input.target.spec_replicas;
-        let min = spec.min_replicas.unwrap_or(1);
+        let min = spec
+            .min_replicas
+            .unwrap_or(crate::api::defaults::DEFAULT_MIN_REPLICAS);
         let max = spec.max_replicas;
         let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());
 
