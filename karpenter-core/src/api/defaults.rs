@@ -15,6 +15,8 @@
 //! assert_eq!(down.stabilization_window_seconds, Some(300));
 //! ```
 
+use std::borrow::Cow;
+
 use crate::api::v1alpha1::{
     Behavior, HorizontalAutoscalerSpec, ScalingPolicy, ScalingPolicySelect, ScalingPolicyType,
     ScalingRules,
@@ -57,13 +59,17 @@ pub struct ResolvedRules {
     /// Policy selection.
     pub select_policy: ScalingPolicySelect,
     /// Policies (never empty for a valid spec).
-    pub policies: Vec<ScalingPolicy>,
+    pub policies: Cow<'static, [ScalingPolicy]>,
     /// Tolerance of the usage ratio in this direction.
     pub tolerance: f64,
 }
 
 impl ResolvedRules {
-    fn resolve(rules: Option<&ScalingRules>, window: i32, policies: &[ScalingPolicy]) -> Self {
+    fn resolve(
+        rules: Option<&ScalingRules>,
+        window: i32,
+        policies: &'static [ScalingPolicy],
+    ) -> Self {
         Self {
             stabilization_window_seconds: i64::from(
                 rules
@@ -74,9 +80,10 @@ impl ResolvedRules {
             select_policy: rules
                 .and_then(|r| r.select_policy)
                 .unwrap_or(ScalingPolicySelect::Max),
-            policies: rules
-                .and_then(|r| r.policies.clone())
-                .unwrap_or_else(|| policies.to_vec()),
+            policies: match rules.and_then(|r| r.policies.as_ref()) {
+                Some(given) => Cow::Owned(given.clone()),
+                None => Cow::Borrowed(policies),
+            },
             tolerance: rules
                 .and_then(|r| r.tolerance.as_ref())
                 .map(|q| q.as_f64())
@@ -137,7 +144,7 @@ impl ResolvedBehavior {
         let rules = |r: &ResolvedRules| ScalingRules {
             stabilization_window_seconds: Some(r.stabilization_window_seconds as i32),
             select_policy: Some(r.select_policy),
-            policies: Some(r.policies.clone()),
+            policies: Some(r.policies.to_vec()),
             tolerance: crate::api::Quantity::from_f64(r.tolerance).ok(),
         };
         Behavior {

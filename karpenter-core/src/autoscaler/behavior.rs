@@ -28,15 +28,14 @@ impl Direction {
     }
 }
 
-/// Age of `t` at `now`, in milliseconds (negative for future instants).
-fn age_millis(now: DateTime<Utc>, t: DateTime<Utc>) -> i64 {
-    (now - t).num_milliseconds()
-}
-
-/// Whether an instant `t` is inside a window of `seconds` ending at `now`:
-/// strictly younger than the window (so a 0 s window holds nothing).
-pub(crate) fn inside(now: DateTime<Utc>, t: DateTime<Utc>, seconds: i64) -> bool {
-    age_millis(now, t) < seconds.saturating_mul(1000)
+/// The instant a window of `seconds` ending at `now` starts: an instant `t`
+/// is inside the window when `t > cutoff`, i.e. strictly younger than the
+/// window (so a 0 s window holds nothing). Computed once per window and
+/// compared, because duration arithmetic per entry dominated the engine.
+pub(crate) fn cutoff(now: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    chrono::Duration::try_seconds(seconds)
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// The result of stabilization.
@@ -60,15 +59,13 @@ pub fn stabilize(
     now: DateTime<Utc>,
 ) -> Stabilized {
     let (mut up, mut down) = (desired, desired);
+    let up_cutoff = cutoff(now, behavior.scale_up.stabilization_window_seconds);
+    let down_cutoff = cutoff(now, behavior.scale_down.stabilization_window_seconds);
     for r in recommendations {
-        if inside(now, r.time, behavior.scale_up.stabilization_window_seconds) {
+        if r.time > up_cutoff {
             up = up.min(r.replicas);
         }
-        if inside(
-            now,
-            r.time,
-            behavior.scale_down.stabilization_window_seconds,
-        ) {
+        if r.time > down_cutoff {
             down = down.max(r.replicas);
         }
     }
@@ -89,7 +86,8 @@ pub fn record_recommendation(
     now: DateTime<Utc>,
 ) {
     let keep = behavior.recommendation_retention_seconds();
-    recommendations.retain(|r| inside(now, r.time, keep));
+    let keep = cutoff(now, keep);
+    recommendations.retain(|r| r.time > keep);
     recommendations.push(Recommendation {
         time: now,
         replicas,
@@ -105,7 +103,8 @@ pub fn record_scale_event(
     now: DateTime<Utc>,
 ) {
     let keep = behavior.event_retention_seconds();
-    events.retain(|e| inside(now, e.time, keep));
+    let keep = cutoff(now, keep);
+    events.retain(|e| e.time > keep);
     events.push(ScaleEvent { time: now, change });
 }
 
@@ -150,10 +149,10 @@ pub fn rate_limit(
     }
     let mut bounds = Vec::with_capacity(rules.policies.len());
     for (index, p) in rules.policies.iter().enumerate() {
-        let period = i64::from(p.period_seconds);
+        let period = cutoff(now, i64::from(p.period_seconds));
         let (mut added, mut removed) = (0i64, 0i64);
         for e in events {
-            if inside(now, e.time, period) {
+            if e.time > period {
                 if e.change > 0 {
                     added = added.saturating_add(i64::from(e.change));
                 } else {

@@ -282,15 +282,11 @@ impl<A: Algorithm> Autoscaler<A> {
         // Entries in no window (or period) can never matter again: drop them
         // on every decision so the persisted status stays bounded.
         let (keep_recs, keep_events) = (
-            behavior.recommendation_retention_seconds(),
-            behavior.event_retention_seconds(),
+            behavior::cutoff(now, behavior.recommendation_retention_seconds()),
+            behavior::cutoff(now, behavior.event_retention_seconds()),
         );
-        history
-            .recommendations
-            .retain(|r| behavior::inside(now, r.time, keep_recs));
-        history
-            .scale_events
-            .retain(|e| behavior::inside(now, e.time, keep_events));
+        history.recommendations.retain(|r| r.time > keep_recs);
+        history.scale_events.retain(|e| e.time > keep_events);
         // AbleToScale is decided in steps but built once, at the end.
         let mut able: (&'static str, Cow<'static, str>) = (
             reasons::SUCCEEDED_GET_SCALE,
