@@ -281,39 +281,34 @@ pub async fn evaluate(
                 .to_string(),
         });
     };
-    let id = format!("{namespace}/{name}");
-    let labels = producer_labels(name, namespace);
+    // Only error paths need the object's key: build it on demand.
+    let id = || format!("{namespace}/{name}");
     let spec = &producer.spec;
-
-    let set: Vec<&str> = [
-        spec.queue.is_some().then_some("queue"),
-        spec.reserved_capacity
-            .is_some()
-            .then_some("reservedCapacity"),
-        spec.schedule_spec.is_some().then_some("scheduleSpec"),
-        spec.pending_capacity.is_some().then_some("pendingCapacity"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if set.len() != 1 {
+    let kinds = [
+        (spec.queue.is_some(), "queue"),
+        (spec.reserved_capacity.is_some(), "reservedCapacity"),
+        (spec.schedule_spec.is_some(), "scheduleSpec"),
+        (spec.pending_capacity.is_some(), "pendingCapacity"),
+    ];
+    if kinds.iter().filter(|(set, _)| *set).count() != 1 {
+        let set: Vec<&str> = kinds.iter().filter(|(s, _)| *s).map(|(_, k)| *k).collect();
         let message = if set.is_empty() {
             "sets no producer; set exactly one of queue, reservedCapacity, scheduleSpec, pendingCapacity".to_string()
         } else {
             format!("sets {}; set exactly one of them", set.join(", "))
         };
         return Err(ProducerError::InvalidSpec {
-            producer: id,
+            producer: id(),
             field: "spec".to_string(),
             message,
         });
     }
+    let labels = producer_labels(name, namespace);
 
     let (gauges, values, next_change) = if let Some(q) = &spec.queue {
-        let what = format!("reading queue {}/{}", q.type_, q.id);
         let provider_err = |error| ProducerError::Provider {
-            producer: id.clone(),
-            what: what.clone(),
+            producer: id(),
+            what: format!("reading queue {}/{}", q.type_, q.id),
             error,
         };
         let inner = ctx.providers.queue(q).map_err(provider_err)?;
@@ -327,14 +322,12 @@ pub async fn evaluate(
     } else if let Some(rc) = &spec.reserved_capacity {
         let snapshot = ctx
             .cluster
-            .ok_or_else(|| ProducerError::NoClusterSnapshot {
-                producer: id.clone(),
-            })?;
+            .ok_or_else(|| ProducerError::NoClusterSnapshot { producer: id() })?;
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
         (rc.gauges(&labels), rc.status_values(), None)
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
-            producer: id.clone(),
+            producer: id(),
             field: format!("spec.scheduleSpec.{}", e.field),
             message: e.message,
         })?;
@@ -343,7 +336,7 @@ pub async fn evaluate(
         (value.gauges(&labels), value.status_values(), next)
     } else {
         return Err(ProducerError::NotImplemented {
-            producer: id,
+            producer: id(),
             kind: "pendingCapacity",
         });
     };
@@ -356,7 +349,8 @@ pub async fn evaluate(
             conditions: vec![calculable(
                 ConditionStatus::True,
                 "ValuesComputed",
-                format!("computed at {}", ctx.now.to_rfc3339()),
+                // A stable message: the status changes only when values do.
+                "the producer's values were computed".to_string(),
                 ctx.now,
             )],
             last_error: None,
