@@ -35,6 +35,7 @@
 //! # });
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -181,20 +182,29 @@ impl RetryPolicy {
 ///
 /// `op_name` should name the object and the call, e.g.
 /// `"queue length of arn:aws:sqs:...:orders"`.
-pub async fn retry<T, F, Fut>(policy: &RetryPolicy, op_name: &str, f: F) -> Result<T, ProviderError>
+pub async fn retry<T, F, Fut, N>(policy: &RetryPolicy, op_name: N, f: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
+    N: fmt::Display,
 {
-    let mut rng = JitterRng::new(policy.seed.unwrap_or_else(fresh_seed));
+    // The generator is seeded only if a retry actually needs jitter.
+    let mut rng = LazyRng {
+        seed: policy.seed,
+        rng: None,
+    };
     retry_with_rng(policy, op_name, &mut rng, f).await
 }
 
 /// [`retry`] with the jitter drawn from `rng` instead of the policy's seed
 /// (e.g. a `StdRng` shared by a simulation).
-pub async fn retry_with_rng<T, F, Fut, R>(
+///
+/// An attempt that answers at once (as in-memory providers and cached reads
+/// do) costs no clock read and no timer: the per-attempt timeout and the
+/// deadline start when an attempt first has to wait.
+pub async fn retry_with_rng<T, F, Fut, R, N>(
     policy: &RetryPolicy,
-    op_name: &str,
+    op_name: N,
     rng: &mut R,
     mut f: F,
 ) -> Result<T, ProviderError>
@@ -202,25 +212,40 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
     R: RngCore + ?Sized,
+    N: fmt::Display,
 {
-    let start = Instant::now();
-    let deadline = start.checked_add(policy.deadline);
+    let mut deadline: Option<Option<Instant>> = None;
     let max_attempts = policy.attempts();
     let mut attempt: u32 = 0;
     loop {
         attempt = attempt.saturating_add(1);
-        let limit = match deadline {
-            Some(d) => policy
-                .per_attempt_timeout
-                .min(d.saturating_duration_since(Instant::now())),
-            None => policy.per_attempt_timeout,
-        };
-        let result = match tokio::time::timeout(limit, f()).await {
-            Ok(r) => r,
-            Err(_) => Err(ProviderError::new(
-                ProviderErrorKind::Timeout,
-                format!("{op_name}: attempt {attempt} did not answer within {limit:?}"),
-            )),
+        let mut call = std::pin::pin!(f());
+        let ready = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match call.as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => Some(r),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await;
+        let result = match ready {
+            Some(r) => r,
+            None => {
+                let d =
+                    *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
+                let limit = match d {
+                    Some(d) => policy
+                        .per_attempt_timeout
+                        .min(d.saturating_duration_since(Instant::now())),
+                    None => policy.per_attempt_timeout,
+                };
+                match tokio::time::timeout(limit, call).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ProviderError::new(
+                        ProviderErrorKind::Timeout,
+                        format!("{op_name}: attempt {attempt} did not answer within {limit:?}"),
+                    )),
+                }
+            }
         };
         let error = match result {
             Ok(v) => return Ok(v),
@@ -228,7 +253,7 @@ where
         };
         if !error.is_retryable() {
             return Err(give_up(
-                op_name,
+                &op_name,
                 attempt,
                 "the error is not retryable",
                 error,
@@ -236,24 +261,59 @@ where
         }
         if attempt >= max_attempts {
             let why = format!("no attempts left of max_attempts = {max_attempts}");
-            return Err(give_up(op_name, attempt, &why, error));
+            return Err(give_up(&op_name, attempt, &why, error));
         }
         let delay = policy.jittered_backoff(attempt, rng);
-        if let Some(d) = deadline {
+        let d = *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
+        if let Some(d) = d {
             let wake = Instant::now().checked_add(delay);
             if wake.is_none_or(|w| w >= d) {
                 let why = format!(
                     "the next retry in {delay:?} would pass the deadline of {:?}",
                     policy.deadline
                 );
-                return Err(give_up(op_name, attempt, &why, error));
+                return Err(give_up(&op_name, attempt, &why, error));
             }
         }
         tokio::time::sleep(delay).await;
     }
 }
 
-fn give_up(op_name: &str, attempts: u32, why: &str, last: ProviderError) -> ProviderError {
+/// A [`JitterRng`] seeded on first use (from the policy's seed, or a fresh
+/// one): most calls succeed at once and never draw.
+struct LazyRng {
+    seed: Option<u64>,
+    rng: Option<JitterRng>,
+}
+
+impl LazyRng {
+    fn get(&mut self) -> &mut JitterRng {
+        let seed = self.seed;
+        self.rng
+            .get_or_insert_with(|| JitterRng::new(seed.unwrap_or_else(fresh_seed)))
+    }
+}
+
+impl RngCore for LazyRng {
+    fn next_u32(&mut self) -> u32 {
+        self.get().next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.get().next_u64()
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.get().fill_bytes(dst);
+    }
+}
+
+fn give_up(
+    op_name: &dyn fmt::Display,
+    attempts: u32,
+    why: &str,
+    last: ProviderError,
+) -> ProviderError {
     let plural = if attempts == 1 { "" } else { "s" };
     ProviderError::new(
         last.kind,
@@ -374,56 +434,76 @@ impl<P: ?Sized> Retrying<P> {
         &self.policy
     }
 
-    fn op(&self, call: &str) -> String {
-        format!("{call} of {}", self.name)
+    fn op<'a>(&'a self, call: &'a str) -> Op<'a> {
+        Op {
+            call,
+            name: &self.name,
+        }
+    }
+}
+
+/// `"{call} of {name}"`, formatted only if an error needs it.
+struct Op<'a> {
+    call: &'a str,
+    name: &'a str,
+}
+
+impl fmt::Display for Op<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of {}", self.call, self.name)
     }
 }
 
 #[async_trait]
 impl<P: NodeGroup + ?Sized> NodeGroup for Retrying<P> {
     async fn set_replicas(&self, replicas: i32) -> ProviderResult<()> {
-        let op = self.op(&format!("set replicas to {replicas}"));
-        retry(&self.policy, &op, || self.inner.set_replicas(replicas)).await
+        let call = format!("set replicas to {replicas}");
+        retry(&self.policy, self.op(&call), || {
+            self.inner.set_replicas(replicas)
+        })
+        .await
     }
 
     async fn replicas(&self) -> ProviderResult<NodeGroupReplicas> {
-        retry(&self.policy, &self.op("get replicas"), || {
+        retry(&self.policy, self.op("get replicas"), || {
             self.inner.replicas()
         })
         .await
     }
 
     async fn stabilized(&self) -> ProviderResult<Stabilization> {
-        retry(&self.policy, &self.op("get stabilization"), || {
+        retry(&self.policy, self.op("get stabilization"), || {
             self.inner.stabilized()
         })
         .await
     }
 
     async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>> {
-        retry(&self.policy, &self.op("get bounds"), || self.inner.bounds()).await
+        retry(&self.policy, self.op("get bounds"), || self.inner.bounds()).await
     }
 }
 
 #[async_trait]
 impl<P: Queue + ?Sized> Queue for Retrying<P> {
     async fn length(&self) -> ProviderResult<u64> {
-        retry(&self.policy, &self.op("queue length"), || {
+        retry(&self.policy, self.op("queue length"), || {
             self.inner.length()
         })
         .await
     }
 
     async fn oldest_message_age(&self) -> ProviderResult<Option<Duration>> {
-        let op = self.op("oldest message age");
-        retry(&self.policy, &op, || self.inner.oldest_message_age()).await
+        retry(&self.policy, self.op("oldest message age"), || {
+            self.inner.oldest_message_age()
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl<P: MetricSource + ?Sized> MetricSource for Retrying<P> {
     async fn value(&self, metric: &Metric) -> ProviderResult<f64> {
-        retry(&self.policy, &self.op("metric value"), || {
+        retry(&self.policy, self.op("metric value"), || {
             self.inner.value(metric)
         })
         .await
@@ -433,7 +513,7 @@ impl<P: MetricSource + ?Sized> MetricSource for Retrying<P> {
 #[async_trait]
 impl<P: ClusterState + ?Sized> ClusterState for Retrying<P> {
     async fn snapshot(&self) -> ProviderResult<ClusterSnapshot> {
-        retry(&self.policy, &self.op("cluster snapshot"), || {
+        retry(&self.policy, self.op("cluster snapshot"), || {
             self.inner.snapshot()
         })
         .await

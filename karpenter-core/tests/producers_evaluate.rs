@@ -80,7 +80,7 @@ async fn queue_gauges_and_status() {
     );
     for g in &out.gauges {
         assert_eq!(
-            g.labels,
+            *g.labels,
             [
                 ("name".to_string(), "orders".to_string()),
                 ("namespace".to_string(), "shop".to_string())

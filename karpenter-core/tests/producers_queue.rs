@@ -22,7 +22,7 @@ async fn reads_length_and_oldest_age() {
             oldest_message_age: Some(Duration::from_millis(2_500))
         }
     );
-    let gauges = reading.gauges(&[]);
+    let gauges = reading.gauges(&karpenter_core::producers::Labels::from([]));
     assert_eq!(gauges[0].name, queue::QUEUE_LENGTH);
     assert_eq!(gauges[1].name, queue::QUEUE_OLDEST_MESSAGE_AGE_SECONDS);
     assert_eq!(gauges[1].value, 2.5);
@@ -45,7 +45,10 @@ async fn a_failed_read_is_returned_as_is() {
 #[test]
 fn empty_queue_status() {
     let reading = QueueReading::default();
-    assert_eq!(reading.gauges(&[])[1].value, 0.0);
+    assert_eq!(
+        reading.gauges(&karpenter_core::producers::Labels::from([]))[1].value,
+        0.0
+    );
     assert_eq!(reading.status_values()["length"], "0");
     assert_eq!(reading.status_values()["oldestMessageAge"], "0s");
 }

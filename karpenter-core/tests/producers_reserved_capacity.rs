@@ -160,7 +160,7 @@ fn every_gauge_carries_name_and_namespace_labels() {
             g.name
         );
         assert_eq!(
-            g.labels,
+            *g.labels,
             [
                 ("name".to_string(), "cap".to_string()),
                 ("namespace".to_string(), "karpenter".to_string())
@@ -182,7 +182,7 @@ fn no_capacity_means_zero_utilization_never_nan() {
     };
     for selector in [labels(&[("group", "ml")]), labels(&[("group", "none")])] {
         let rc = ReservedCapacity::compute(&snapshot, &selector);
-        for g in rc.gauges(&[]) {
+        for g in rc.gauges(&karpenter_core::producers::Labels::from([])) {
             assert!(g.value.is_finite(), "{} = {}", g.name, g.value);
         }
         assert_eq!(rc.cpu_utilization(), 0.0);

@@ -61,13 +61,14 @@ pub mod reserved_capacity;
 pub mod schedule;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::api::v1alpha1::{Condition, ConditionStatus, MetricsProducer, MetricsProducerStatus};
 use crate::cluster::ClusterSnapshot;
 use crate::provider::{ProviderError, ProviderRegistry, Queue};
-use crate::retry::{RetryPolicy, Retrying};
+use crate::retry::{RetryPolicy, retry};
 
 pub use queue::QueueReading;
 pub use reserved_capacity::ReservedCapacity;
@@ -79,7 +80,7 @@ pub struct Gauge {
     /// Metric name, e.g. `karpenter_queue_length`.
     pub name: &'static str,
     /// Labels; always the producer's `name` and `namespace`.
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     /// The value.
     pub value: f64,
 }
@@ -99,12 +100,16 @@ pub fn export(sink: &dyn MetricSink, gauges: &[Gauge]) {
 }
 
 /// The labels every gauge of `producer` carries: `name` and `namespace`.
-pub fn producer_labels(name: &str, namespace: &str) -> Vec<(String, String)> {
-    vec![
+pub fn producer_labels(name: &str, namespace: &str) -> Labels {
+    Arc::new([
         ("name".to_string(), name.to_string()),
         ("namespace".to_string(), namespace.to_string()),
-    ]
+    ])
 }
+
+/// A gauge's labels, sorted by name; shared (cloning is a reference count),
+/// since every gauge of a producer carries the same ones.
+pub type Labels = Arc<[(String, String)]>;
 
 /// Everything a producer evaluation may need, passed in so that evaluation
 /// is deterministic and testable.
@@ -272,6 +277,25 @@ pub async fn evaluate(
     producer: &MetricsProducer,
     ctx: &ProducerContext<'_>,
 ) -> Result<ProducerOutput, ProducerError> {
+    evaluate_cached(producer, ctx, &mut ProducerCache::default()).await
+}
+
+/// What [`evaluate_cached`] keeps between evaluations of one producer: its
+/// labels and its queue handle. Reset it (`Default`) when the producer's
+/// spec or metadata change.
+#[derive(Default)]
+pub(crate) struct ProducerCache {
+    labels: Option<Labels>,
+    queue: Option<Arc<dyn Queue>>,
+}
+
+/// [`evaluate`], reusing the labels and queue handle in `cache` (the runner
+/// keeps one per producer, so a tick builds neither again).
+pub(crate) async fn evaluate_cached(
+    producer: &MetricsProducer,
+    ctx: &ProducerContext<'_>,
+    cache: &mut ProducerCache,
+) -> Result<ProducerOutput, ProducerError> {
     let namespace = producer.metadata.namespace.as_deref().unwrap_or("default");
     let Some(name) = producer.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
         return Err(ProducerError::InvalidSpec {
@@ -303,7 +327,9 @@ pub async fn evaluate(
             message,
         });
     }
-    let labels = producer_labels(name, namespace);
+    let labels = cache
+        .labels
+        .get_or_insert_with(|| producer_labels(name, namespace));
 
     let (gauges, values, next_change) = if let Some(q) = &spec.queue {
         let provider_err = |error| ProducerError::Provider {
@@ -311,20 +337,33 @@ pub async fn evaluate(
             what: format!("reading queue {}/{}", q.type_, q.id),
             error,
         };
-        let inner = ctx.providers.queue(q).map_err(provider_err)?;
-        let queue: Retrying<dyn Queue> = Retrying::new(
-            inner,
-            ctx.retry.clone(),
-            format!("queue {}/{}", q.type_, q.id),
-        );
-        let reading = queue::read(&queue).await.map_err(provider_err)?;
-        (reading.gauges(&labels), reading.status_values(), None)
+        let queue = match &cache.queue {
+            Some(queue) => queue.clone(),
+            None => {
+                let queue = ctx.providers.queue(q).map_err(provider_err)?;
+                cache.queue = Some(queue.clone());
+                queue
+            }
+        };
+        let length = retry(&ctx.retry, QueueOp("queue length", q), || queue.length())
+            .await
+            .map_err(provider_err)?;
+        let oldest_message_age = retry(&ctx.retry, QueueOp("oldest message age", q), || {
+            queue.oldest_message_age()
+        })
+        .await
+        .map_err(provider_err)?;
+        let reading = QueueReading {
+            length,
+            oldest_message_age,
+        };
+        (reading.gauges(labels), reading.status_values(), None)
     } else if let Some(rc) = &spec.reserved_capacity {
         let snapshot = ctx
             .cluster
             .ok_or_else(|| ProducerError::NoClusterSnapshot { producer: id() })?;
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
-        (rc.gauges(&labels), rc.status_values(), None)
+        (rc.gauges(labels), rc.status_values(), None)
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
             producer: id(),
@@ -333,7 +372,7 @@ pub async fn evaluate(
         })?;
         let value = schedule.value_at(ctx.now);
         let next = schedule.next_change(ctx.now);
-        (value.gauges(&labels), value.status_values(), next)
+        (value.gauges(labels), value.status_values(), next)
     } else {
         return Err(ProducerError::NotImplemented {
             producer: id(),
@@ -356,4 +395,13 @@ pub async fn evaluate(
             last_error: None,
         },
     })
+}
+
+/// `"{call} of queue {type}/{id}"`, formatted only if an error needs it.
+struct QueueOp<'a>(&'a str, &'a crate::api::v1alpha1::QueueSpec);
+
+impl std::fmt::Display for QueueOp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of queue {}/{}", self.0, self.1.type_, self.1.id)
+    }
 }

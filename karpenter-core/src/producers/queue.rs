@@ -5,20 +5,21 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use karpenter_core::producers::queue::QueueReading;
+//! use karpenter_core::producers::{producer_labels, queue::QueueReading};
 //!
 //! let reading = QueueReading { length: 12, oldest_message_age: Some(Duration::from_secs(90)) };
-//! let gauges = reading.gauges(&[]);
+//! let gauges = reading.gauges(&producer_labels("orders", "shop"));
 //! assert_eq!(gauges[0].name, "karpenter_queue_length");
 //! assert_eq!(gauges[0].value, 12.0);
 //! assert_eq!(gauges[1].value, 90.0);
+//! assert_eq!(gauges[1].labels[0], ("name".to_string(), "orders".to_string()));
 //! assert_eq!(reading.status_values()["oldestMessageAge"], "90s");
 //! ```
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Gauge;
+use super::{Gauge, Labels};
 use crate::provider::{ProviderResult, Queue};
 
 /// Gauge name: messages waiting in the queue.
@@ -38,18 +39,18 @@ pub struct QueueReading {
 impl QueueReading {
     /// The two queue gauges, with `labels` (the producer's name and
     /// namespace).
-    pub fn gauges(&self, labels: &[(String, String)]) -> Vec<Gauge> {
+    pub fn gauges(&self, labels: &Labels) -> Vec<Gauge> {
         // u64 -> f64 loses precision only above 2^53 messages.
         let age = self.oldest_message_age.map_or(0.0, |d| d.as_secs_f64());
         vec![
             Gauge {
                 name: QUEUE_LENGTH,
-                labels: labels.to_vec(),
+                labels: labels.clone(),
                 value: self.length as f64,
             },
             Gauge {
                 name: QUEUE_OLDEST_MESSAGE_AGE_SECONDS,
-                labels: labels.to_vec(),
+                labels: labels.clone(),
                 value: age,
             },
         ]

@@ -45,7 +45,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::Gauge;
+use super::{Gauge, Labels};
 use crate::cluster::{ClusterSnapshot, Node, PodPhase, Resources};
 
 /// Gauge name: requested cpu, in cores.
@@ -142,10 +142,10 @@ impl ReservedCapacity {
     }
 
     /// The nine gauges, with `labels` (the producer's name and namespace).
-    pub fn gauges(&self, labels: &[(String, String)]) -> Vec<Gauge> {
+    pub fn gauges(&self, labels: &Labels) -> Vec<Gauge> {
         let g = |name, value| Gauge {
             name,
-            labels: labels.to_vec(),
+            labels: labels.clone(),
             value,
         };
         vec![

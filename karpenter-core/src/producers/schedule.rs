@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::Gauge;
+use super::{Gauge, Labels};
 use crate::api::v1alpha1::{ResolvedPattern, ScheduleSpec};
 
 /// Gauge name: the replicas the schedule asks for now.
@@ -86,10 +86,10 @@ pub struct ScheduledValue {
 impl ScheduledValue {
     /// The `karpenter_scheduled_replicas_value` gauge, with `labels` (the
     /// producer's name and namespace).
-    pub fn gauges(&self, labels: &[(String, String)]) -> Vec<Gauge> {
+    pub fn gauges(&self, labels: &Labels) -> Vec<Gauge> {
         vec![Gauge {
             name: SCHEDULED_REPLICAS_VALUE,
-            labels: labels.to_vec(),
+            labels: labels.clone(),
             value: f64::from(self.replicas),
         }]
     }
