@@ -38,6 +38,7 @@
 //! - [`autoscaler`]: the decision (pure, deterministic, explained);
 //! - [`provider`]: the SPI clouds implement, and their registry;
 //!   [`retry`]: the one retry helper every provider call goes through;
+//! - [`runner`]: one tick of the whole loop, producers → decisions → node groups;
 //! - [`clock`], [`error`].
 
 pub mod api;
@@ -48,5 +49,6 @@ pub mod error;
 pub mod producers;
 pub mod provider;
 pub mod retry;
+pub mod runner;
 
 pub use error::Error;
