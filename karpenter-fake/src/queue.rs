@@ -1,0 +1,314 @@
+//! [`FakeQueue`]: messages arrive by a rate function and in bursts, and the
+//! ready nodes of node groups work them off.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use karpenter_core::provider::{ProviderResult, Queue};
+
+use crate::clock::{SimClock, seconds_between};
+use crate::node_group::FakeNodeGroup;
+
+/// Messages per second arriving at an instant.
+pub type RateFn = Arc<dyn Fn(DateTime<Utc>) -> f64 + Send + Sync>;
+
+/// Configures a [`FakeQueue`]; see [`FakeQueue::builder`].
+pub struct FakeQueueBuilder {
+    id: String,
+    arrivals: Option<RateFn>,
+    bursts: Vec<(DateTime<Utc>, u64)>,
+    consumers: Vec<(FakeNodeGroup, f64)>,
+    initial: u64,
+}
+
+impl fmt::Debug for FakeQueueBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeQueueBuilder")
+            .field("id", &self.id)
+            .field("bursts", &self.bursts)
+            .field("initial", &self.initial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeQueueBuilder {
+    /// Messages per second arriving at each instant (evaluated at the start
+    /// of each step; negative and non-finite rates count as 0).
+    pub fn arrivals(mut self, rate: impl Fn(DateTime<Utc>) -> f64 + Send + Sync + 'static) -> Self {
+        self.arrivals = Some(Arc::new(rate));
+        self
+    }
+
+    /// `messages` land at once at `at`.
+    pub fn burst(mut self, at: DateTime<Utc>, messages: u64) -> Self {
+        self.bursts.push((at, messages));
+        self
+    }
+
+    /// Each ready node of `group` removes `messages_per_second` messages.
+    pub fn consumers(mut self, group: &FakeNodeGroup, messages_per_second: f64) -> Self {
+        self.consumers.push((group.clone(), messages_per_second));
+        self
+    }
+
+    /// Messages waiting at the start (default 0).
+    pub fn messages(mut self, messages: u64) -> Self {
+        self.initial = messages;
+        self
+    }
+
+    /// Builds the queue on `clock`.
+    pub fn build(mut self, clock: &SimClock) -> FakeQueue {
+        let now = clock.now();
+        self.bursts.sort_by_key(|b| b.0);
+        let mut messages = VecDeque::new();
+        if self.initial > 0 {
+            messages.push_back((now, self.initial));
+        }
+        FakeQueue {
+            id: Arc::from(self.id.as_str()),
+            clock: clock.clone(),
+            state: Arc::new(Mutex::new(QueueState {
+                arrivals: self.arrivals,
+                bursts: self.bursts.into(),
+                consumers: self.consumers,
+                messages,
+                length: self.initial,
+                advanced_to: now,
+                arrival_carry: 0.0,
+                consume_carry: 0.0,
+                arrived: self.initial,
+                processed: 0,
+            })),
+        }
+    }
+}
+
+struct QueueState {
+    arrivals: Option<RateFn>,
+    bursts: VecDeque<(DateTime<Utc>, u64)>,
+    consumers: Vec<(FakeNodeGroup, f64)>,
+    /// (arrived at, count), oldest first.
+    messages: VecDeque<(DateTime<Utc>, u64)>,
+    length: u64,
+    advanced_to: DateTime<Utc>,
+    arrival_carry: f64,
+    consume_carry: f64,
+    arrived: u64,
+    processed: u64,
+}
+
+impl QueueState {
+    fn push(&mut self, at: DateTime<Utc>, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.length = self.length.saturating_add(n);
+        self.arrived = self.arrived.saturating_add(n);
+        match self.messages.back_mut() {
+            Some(last) if last.0 == at => last.1 = last.1.saturating_add(n),
+            _ => self.messages.push_back((at, n)),
+        }
+    }
+
+    fn pop(&mut self, mut n: u64) {
+        while n > 0 {
+            let Some(front) = self.messages.front_mut() else {
+                break;
+            };
+            let take = front.1.min(n);
+            front.1 -= take;
+            n -= take;
+            self.length -= take;
+            self.processed += take;
+            if front.1 == 0 {
+                self.messages.pop_front();
+            }
+        }
+    }
+
+    /// Moves the queue to `to`: consumers work off the messages present at
+    /// the start of the span, then the span's arrivals land.
+    fn advance(&mut self, to: DateTime<Utc>) {
+        let from = self.advanced_to;
+        if to < from {
+            return;
+        }
+        if to > from {
+            self.work_off(from, to);
+        }
+        while let Some(&(at, n)) = self.bursts.front() {
+            if at > to {
+                break;
+            }
+            self.bursts.pop_front();
+            self.push(at.max(from), n);
+        }
+        if to > from {
+            self.arrive(from, to);
+        }
+        self.advanced_to = to;
+    }
+
+    fn work_off(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        let capacity: f64 = self
+            .consumers
+            .iter()
+            .map(|(g, rate)| g.ready_node_seconds(from, to) * rate.max(0.0))
+            .sum::<f64>()
+            + self.consume_carry;
+        let whole = capacity.floor();
+        // Saturating float-to-int conversion; capacity is finite and >= 0.
+        let can_take = whole as u64;
+        if can_take >= self.length {
+            self.pop(self.length);
+            // Idle consumers do not bank work for later.
+            self.consume_carry = 0.0;
+        } else {
+            self.pop(can_take);
+            self.consume_carry = capacity - whole;
+        }
+    }
+
+    /// Rate arrivals of the span, stamped at its end.
+    fn arrive(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        if let Some(rate) = &self.arrivals {
+            let r = rate(from);
+            let r = if r.is_finite() && r > 0.0 { r } else { 0.0 };
+            let expected = r * seconds_between(from, to) + self.arrival_carry;
+            let whole = expected.floor();
+            self.arrival_carry = expected - whole;
+            self.push(to, whole as u64);
+        }
+    }
+}
+
+/// An in-memory message queue.
+///
+/// Messages arrive by a rate function and in bursts; each ready node of the
+/// consuming node groups removes messages at a fixed rate, oldest first, so
+/// the age of the oldest message is tracked. The queue advances to the
+/// clock's time whenever it is read (a [`Simulation`](crate::Simulation)
+/// also advances it every step). Clones share the queue.
+///
+/// ```
+/// use std::time::Duration;
+/// use chrono::{TimeZone, Utc};
+/// use karpenter_core::provider::Queue;
+/// use karpenter_fake::{FakeNodeGroup, FakeQueue, SimClock};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+/// let clock = SimClock::new(start);
+/// let workers = FakeNodeGroup::builder("workers").replicas(2).build(&clock);
+/// let queue = FakeQueue::builder("jobs")
+///     .burst(start, 100)
+///     .consumers(&workers, 0.5) // each node: one message every 2 s
+///     .build(&clock);
+/// assert_eq!(queue.length().await?, 100);
+/// clock.advance(Duration::from_secs(10));
+/// assert_eq!(queue.length().await?, 90);
+/// assert_eq!(queue.oldest_message_age().await?, Some(Duration::from_secs(10)));
+/// # Ok::<(), karpenter_core::provider::ProviderError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct FakeQueue {
+    id: Arc<str>,
+    clock: SimClock,
+    state: Arc<Mutex<QueueState>>,
+}
+
+impl fmt::Debug for FakeQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeQueue")
+            .field("id", &self.id)
+            .field("length", &self.lock().length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeQueue {
+    /// A builder for a queue with id `id` (what a MetricsProducer's
+    /// `spec.queue.id` names).
+    pub fn builder(id: impl Into<String>) -> FakeQueueBuilder {
+        FakeQueueBuilder {
+            id: id.into(),
+            arrivals: None,
+            bursts: Vec::new(),
+            consumers: Vec::new(),
+            initial: 0,
+        }
+    }
+
+    /// The queue's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn advanced(&self) -> MutexGuard<'_, QueueState> {
+        let now = self.clock.now();
+        let mut s = self.lock();
+        s.advance(now);
+        s
+    }
+
+    /// Advances the queue to the clock's time.
+    pub fn advance(&self) {
+        drop(self.advanced());
+    }
+
+    /// Adds `messages` now.
+    pub fn push(&self, messages: u64) {
+        let now = self.clock.now();
+        self.advanced().push(now, messages);
+    }
+
+    /// Messages waiting now.
+    pub fn len(&self) -> u64 {
+        self.advanced().length
+    }
+
+    /// Whether no message is waiting now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Age of the oldest waiting message now.
+    pub fn oldest_age(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        let s = self.advanced();
+        s.messages
+            .front()
+            .map(|(at, _)| (now - *at).to_std().unwrap_or_default())
+    }
+
+    /// Messages that have arrived so far (including the initial ones).
+    pub fn arrived(&self) -> u64 {
+        self.advanced().arrived
+    }
+
+    /// Messages processed so far.
+    pub fn processed(&self) -> u64 {
+        self.advanced().processed
+    }
+}
+
+#[async_trait]
+impl Queue for FakeQueue {
+    async fn length(&self) -> ProviderResult<u64> {
+        Ok(self.len())
+    }
+
+    async fn oldest_message_age(&self) -> ProviderResult<Option<Duration>> {
+        Ok(self.oldest_age())
+    }
+}
