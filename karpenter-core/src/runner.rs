@@ -56,6 +56,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -183,12 +184,17 @@ fn same(meta: &ObjectMeta, ns: &str, n: &str) -> bool {
     namespace(meta) == ns && name(meta) == n
 }
 
-fn condition(type_: &str, status: ConditionStatus, reason: &str, message: String) -> Condition {
+fn condition(
+    type_: &'static str,
+    status: ConditionStatus,
+    reason: &'static str,
+    message: impl Into<Cow<'static, str>>,
+) -> Condition {
     Condition {
-        type_: type_.to_string(),
+        type_: Cow::Borrowed(type_),
         status,
-        reason: reason.to_string(),
-        message,
+        reason: Cow::Borrowed(reason),
+        message: message.into(),
         last_transition_time: None,
     }
 }
@@ -571,6 +577,12 @@ impl Runner {
         }
         for entry in &mut self.producers {
             let producer = &mut entry.object;
+            // Updated in place on success, kept as they are on failure.
+            let mut values = producer
+                .status
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.values))
+                .unwrap_or_default();
             let result: Result<ProducerOutput, (String, MetricsProducerStatus)> =
                 match (&snapshot, needs(producer)) {
                     (Some(Err(e)), true) => {
@@ -590,18 +602,18 @@ impl Runner {
                         };
                         Err((message, status))
                     }
-                    _ => evaluate_cached(producer, &ctx, &mut entry.cache)
+                    _ => evaluate_cached(producer, &ctx, &mut entry.cache, &mut values)
                         .await
                         .map_err(|e| (e.to_string(), e.to_status(now))),
                 };
+            let status = producer.status.get_or_insert_with(Default::default);
+            status.values = values;
             match result {
                 Ok(out) => {
                     export(self.sink.as_ref(), &out.gauges);
-                    let status = producer.status.get_or_insert_with(Default::default);
                     for c in &out.status.conditions {
                         merge_condition(&mut status.conditions, c, now);
                     }
-                    status.values = out.status.values;
                     status.next_schedule_change = out.status.next_schedule_change;
                     status.last_error = None;
                     report.producers.push(ProducerReport {
@@ -611,8 +623,7 @@ impl Runner {
                     });
                 }
                 Err((message, failed)) => {
-                    // Keep the last good values; record the error beside them.
-                    let status = producer.status.get_or_insert_with(Default::default);
+                    // The last good values stay; the error is recorded beside them.
                     for c in &failed.conditions {
                         merge_condition(&mut status.conditions, c, now);
                     }
@@ -835,7 +846,7 @@ impl Runner {
         if decision.rescale() {
             status.last_scale_time = Some(now);
         }
-        status.current_metrics = metric_statuses(&decision, &observations);
+        update_metric_statuses(&mut status.current_metrics, &decision, &observations);
         for c in &decision.conditions {
             merge_condition(&mut status.conditions, c, now);
         }
@@ -1021,32 +1032,40 @@ impl Runner {
     }
 }
 
-fn metric_statuses(decision: &Decision, observations: &[Observation]) -> Vec<MetricStatus> {
-    observations
-        .iter()
-        .enumerate()
-        .map(|(m, obs)| {
-            let mut status = MetricStatus {
-                value: match obs {
-                    Observation::Value(v) => Some(*v),
-                    Observation::Error(_) => None,
-                },
-                recommendation: None,
-                error: match obs {
-                    Observation::Error(e) => Some(e.clone()),
-                    Observation::Value(_) => None,
-                },
-            };
-            match decision.metrics.get(m) {
-                Some(MetricOutcome::Recommendation { replicas, .. }) => {
-                    status.recommendation = Some(*replicas);
-                }
-                Some(MetricOutcome::Error { message, .. }) => {
-                    status.error = Some(message.clone());
-                }
-                None => {}
+/// Rewrites `statuses` in place (one per observation), reusing its storage
+/// and cloning an error text only when it changed.
+fn update_metric_statuses(
+    statuses: &mut Vec<MetricStatus>,
+    decision: &Decision,
+    observations: &[Observation],
+) {
+    statuses.truncate(observations.len());
+    for (m, obs) in observations.iter().enumerate() {
+        let (value, mut error) = match obs {
+            Observation::Value(v) => (Some(*v), None),
+            Observation::Error(e) => (None, Some(e.as_str())),
+        };
+        let mut recommendation = None;
+        match decision.metrics.get(m) {
+            Some(MetricOutcome::Recommendation { replicas, .. }) => {
+                recommendation = Some(*replicas)
             }
-            status
-        })
-        .collect()
+            Some(MetricOutcome::Error { message, .. }) => error = Some(message.as_str()),
+            None => {}
+        }
+        if statuses.len() <= m {
+            statuses.push(MetricStatus {
+                value: None,
+                recommendation: None,
+                error: None,
+            });
+        }
+        if let Some(status) = statuses.get_mut(m) {
+            status.value = value;
+            status.recommendation = recommendation;
+            if status.error.as_deref() != error {
+                status.error = error.map(str::to_string);
+            }
+        }
+    }
 }

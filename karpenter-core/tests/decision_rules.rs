@@ -1016,7 +1016,7 @@ fn s7_write_failure_sets_failed_update_scale_and_forgets_the_event() {
     d.record_write_failure("throttled", t0());
     let cond = d.condition("AbleToScale").unwrap();
     assert_eq!(
-        (cond.status.as_str(), cond.reason.as_str()),
+        (cond.status.as_str(), &*cond.reason),
         ("False", "FailedUpdateScale")
     );
     assert!(cond.message.contains("throttled"));

@@ -92,10 +92,7 @@ async fn queue_gauges_and_status() {
     assert_eq!(out.status.next_schedule_change, None);
     assert_eq!(out.status.last_error, None);
     let c = &out.status.conditions[0];
-    assert_eq!(
-        (c.type_.as_str(), c.status),
-        ("Calculable", ConditionStatus::True)
-    );
+    assert_eq!((&*c.type_, c.status), ("Calculable", ConditionStatus::True));
 }
 
 #[tokio::test(start_paused = true)]

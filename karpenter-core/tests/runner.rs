@@ -296,7 +296,7 @@ async fn a_failed_write_keeps_the_intent_and_the_next_tick_retries() {
         .find(|c| c.type_ == "AbleToScale")
         .unwrap();
     assert_eq!(
-        (able.status, able.reason.as_str()),
+        (able.status, &*able.reason),
         (ConditionStatus::False, "FailedUpdateScale")
     );
 
@@ -380,15 +380,26 @@ async fn a_missing_target_is_reported_with_the_fix() {
         .unwrap();
     let able = &status.conditions[0];
     assert_eq!(
-        (able.status, able.reason.as_str()),
+        (able.status, &*able.reason),
         (ConditionStatus::False, "FailedGetScale")
     );
 }
 
 #[tokio::test]
 async fn producer_gauges_reach_the_sink_and_the_status() {
+    // Reads: 12 messages, then 7, then a failure.
     let mut q = MockQueue::new();
-    q.expect_length().returning(|| Ok(12));
+    let mut lengths = vec![
+        Err(ProviderError::new(
+            ProviderErrorKind::NotFound,
+            "queue gone",
+        )),
+        Ok(7),
+        Ok(12),
+    ];
+    q.expect_length()
+        .times(3)
+        .returning(move || lengths.pop().unwrap());
     q.expect_oldest_message_age()
         .returning(|| Ok(Some(Duration::from_secs(90))));
     let sink = Arc::new(Recorder::default());
@@ -421,9 +432,34 @@ async fn producer_gauges_reach_the_sink_and_the_status() {
         .status
         .clone()
         .unwrap();
-    assert!(!status.values.is_empty());
+    assert_eq!(status.values["length"], "12");
+    assert_eq!(status.values["oldestMessageAge"], "90s");
     assert_eq!(status.last_error, None);
     assert_eq!(status.conditions[0].status, ConditionStatus::True);
+
+    // The next reading replaces the values.
+    assert!(r.tick(t(15)).await.is_ok());
+    let status = r
+        .producer("default", "ml-training-queue")
+        .unwrap()
+        .status
+        .clone()
+        .unwrap();
+    assert_eq!(status.values["length"], "7");
+    assert_eq!(status.values.len(), 2);
+
+    // A failed read keeps the last good values beside the error.
+    let report = r.tick(t(30)).await;
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    let status = r
+        .producer("default", "ml-training-queue")
+        .unwrap()
+        .status
+        .clone()
+        .unwrap();
+    assert_eq!(status.values["length"], "7");
+    assert!(status.last_error.unwrap().contains("queue gone"));
+    assert_eq!(status.conditions[0].status, ConditionStatus::False);
 }
 
 #[tokio::test]

@@ -215,12 +215,36 @@ impl Decision {
     }
 }
 
-fn set(conditions: &mut Vec<Condition>, type_: &str, status: bool, reason: &str, message: String) {
+/// The `ScalingActive` message naming the winning metric; a constant for
+/// the first few (most autoscalers have one or two metrics), so a decision
+/// does not format it every time.
+fn valid_metric_message(winner: usize) -> Cow<'static, str> {
+    const FIRST: [&str; 4] = [
+        "the autoscaler was able to successfully calculate a replica count from metrics[0]",
+        "the autoscaler was able to successfully calculate a replica count from metrics[1]",
+        "the autoscaler was able to successfully calculate a replica count from metrics[2]",
+        "the autoscaler was able to successfully calculate a replica count from metrics[3]",
+    ];
+    match FIRST.get(winner) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(format!(
+            "the autoscaler was able to successfully calculate a replica count from metrics[{winner}]"
+        )),
+    }
+}
+
+fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &'static str,
+    status: bool,
+    reason: impl Into<Cow<'static, str>>,
+    message: impl Into<Cow<'static, str>>,
+) {
     let c = Condition {
-        type_: type_.to_string(),
+        type_: Cow::Borrowed(type_),
         status: ConditionStatus::from_bool(status),
-        reason: reason.to_string(),
-        message,
+        reason: reason.into(),
+        message: message.into(),
         last_transition_time: None,
     };
     match conditions.iter_mut().find(|x| x.type_ == type_) {
@@ -336,7 +360,7 @@ impl<A: Algorithm> Autoscaler<A> {
                         &mut conditions,
                         reasons::SCALING_ACTIVE,
                         false,
-                        &reason,
+                        reason,
                         format!(
                             "the autoscaler was unable to compute the replica count: {message}"
                         ),
@@ -349,9 +373,7 @@ impl<A: Algorithm> Autoscaler<A> {
                         reasons::SCALING_ACTIVE,
                         true,
                         reasons::VALID_METRIC_FOUND,
-                        format!(
-                            "the autoscaler was able to successfully calculate a replica count from metrics[{winner}]"
-                        ),
+                        valid_metric_message(winner),
                     );
                     normalize(
                         &behavior,
@@ -379,10 +401,10 @@ impl<A: Algorithm> Autoscaler<A> {
         conditions.insert(
             0,
             Condition {
-                type_: reasons::ABLE_TO_SCALE.to_string(),
+                type_: Cow::Borrowed(reasons::ABLE_TO_SCALE),
                 status: ConditionStatus::True,
-                reason: able.0.to_string(),
-                message: able.1.into_owned(),
+                reason: Cow::Borrowed(able.0),
+                message: able.1,
                 last_transition_time: None,
             },
         );
@@ -666,5 +688,22 @@ fn policy_step(rules: &ResolvedRules, direction: Direction, rl: &RateLimit) -> S
             .and_then(|i| rl.bounds.iter().find(|b| b.index == i))
             .map_or(0, |b| b.start),
         limit: rl.limit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_metric_message;
+
+    #[test]
+    fn valid_metric_messages_name_the_winner_constant_or_formatted() {
+        for winner in [0, 1, 2, 3, 4, 17] {
+            assert_eq!(
+                valid_metric_message(winner),
+                format!(
+                    "the autoscaler was able to successfully calculate a replica count from metrics[{winner}]"
+                )
+            );
+        }
     }
 }

@@ -252,15 +252,15 @@ impl ProducerError {
 
 fn calculable(
     status: ConditionStatus,
-    reason: &str,
-    message: String,
+    reason: &'static str,
+    message: impl Into<std::borrow::Cow<'static, str>>,
     now: DateTime<Utc>,
 ) -> Condition {
     Condition {
-        type_: "Calculable".to_string(),
+        type_: "Calculable".into(),
         status,
-        reason: reason.to_string(),
-        message,
+        reason: reason.into(),
+        message: message.into(),
         last_transition_time: Some(now),
     }
 }
@@ -277,7 +277,11 @@ pub async fn evaluate(
     producer: &MetricsProducer,
     ctx: &ProducerContext<'_>,
 ) -> Result<ProducerOutput, ProducerError> {
-    evaluate_cached(producer, ctx, &mut ProducerCache::default()).await
+    let mut values = BTreeMap::new();
+    let mut out =
+        evaluate_cached(producer, ctx, &mut ProducerCache::default(), &mut values).await?;
+    out.status.values = values;
+    Ok(out)
 }
 
 /// What [`evaluate_cached`] keeps between evaluations of one producer: its
@@ -290,11 +294,14 @@ pub(crate) struct ProducerCache {
 }
 
 /// [`evaluate`], reusing the labels and queue handle in `cache` (the runner
-/// keeps one per producer, so a tick builds neither again).
+/// keeps one per producer, so a tick builds neither again). The status
+/// values are written into `values` (the producer's current ones, updated
+/// in place) and only on success; the output's `status.values` is empty.
 pub(crate) async fn evaluate_cached(
     producer: &MetricsProducer,
     ctx: &ProducerContext<'_>,
     cache: &mut ProducerCache,
+    values: &mut BTreeMap<String, String>,
 ) -> Result<ProducerOutput, ProducerError> {
     let namespace = producer.metadata.namespace.as_deref().unwrap_or("default");
     let Some(name) = producer.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
@@ -331,7 +338,7 @@ pub(crate) async fn evaluate_cached(
         .labels
         .get_or_insert_with(|| producer_labels(name, namespace));
 
-    let (gauges, values, next_change) = if let Some(q) = &spec.queue {
+    let (gauges, next_change) = if let Some(q) = &spec.queue {
         let provider_err = |error| ProducerError::Provider {
             producer: id(),
             what: format!("reading queue {}/{}", q.type_, q.id),
@@ -357,13 +364,15 @@ pub(crate) async fn evaluate_cached(
             length,
             oldest_message_age,
         };
-        (reading.gauges(labels), reading.status_values(), None)
+        reading.write_status_values(values);
+        (reading.gauges(labels), None)
     } else if let Some(rc) = &spec.reserved_capacity {
         let snapshot = ctx
             .cluster
             .ok_or_else(|| ProducerError::NoClusterSnapshot { producer: id() })?;
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
-        (rc.gauges(labels), rc.status_values(), None)
+        *values = rc.status_values();
+        (rc.gauges(labels), None)
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
             producer: id(),
@@ -372,7 +381,8 @@ pub(crate) async fn evaluate_cached(
         })?;
         let value = schedule.value_at(ctx.now);
         let next = schedule.next_change(ctx.now);
-        (value.gauges(labels), value.status_values(), next)
+        *values = value.status_values();
+        (value.gauges(labels), next)
     } else {
         return Err(ProducerError::NotImplemented {
             producer: id(),
@@ -383,13 +393,13 @@ pub(crate) async fn evaluate_cached(
     Ok(ProducerOutput {
         gauges,
         status: MetricsProducerStatus {
-            values,
+            values: BTreeMap::new(),
             next_schedule_change: next_change,
             conditions: vec![calculable(
                 ConditionStatus::True,
                 "ValuesComputed",
                 // A stable message: the status changes only when values do.
-                "the producer's values were computed".to_string(),
+                "the producer's values were computed",
                 ctx.now,
             )],
             last_error: None,

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -64,16 +65,21 @@ impl ConditionStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Condition type, e.g. `AbleToScale`.
+    ///
+    /// The text fields are `Cow<'static, str>`: the engine and the runner
+    /// set most of them from constants, without allocating, on every
+    /// decision; read ones are owned. Compare them with `==` against a
+    /// `&str`, or borrow one with `&*condition.reason`.
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: Cow<'static, str>,
     /// `True`, `False` or `Unknown`.
     pub status: ConditionStatus,
     /// Machine-readable reason in CamelCase, e.g. `ScaleDownStabilized`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "str_is_empty")]
+    pub reason: Cow<'static, str>,
     /// Human-readable explanation.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
+    #[serde(default, skip_serializing_if = "str_is_empty")]
+    pub message: Cow<'static, str>,
     /// When the status last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<DateTime<Utc>>,
@@ -98,4 +104,11 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: D
             conditions.push(new);
         }
     }
+}
+
+/// serde's `skip_serializing_if` passes `&Cow<str>`, so `str::is_empty`
+/// does not fit.
+#[allow(clippy::ptr_arg)]
+fn str_is_empty(s: &Cow<'static, str>) -> bool {
+    s.is_empty()
 }
