@@ -181,7 +181,13 @@ impl RetryPolicy {
 /// and why it stopped prepended to its message.
 ///
 /// `op_name` should name the object and the call, e.g.
-/// `"queue length of arn:aws:sqs:...:orders"`.
+/// `"queue length of arn:aws:sqs:...:orders"`. It is any `Display` and is
+/// formatted only when an error needs it, so a hot path can pass a small
+/// struct instead of building a `String` per call.
+///
+/// An attempt that answers on its first poll (in-memory providers, cached
+/// reads) costs no clock read and no timer; the per-attempt timeout and the
+/// deadline start when an attempt first has to wait.
 pub async fn retry<T, F, Fut, N>(policy: &RetryPolicy, op_name: N, f: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,

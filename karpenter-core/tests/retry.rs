@@ -286,3 +286,35 @@ async fn retrying_wraps_a_node_group_and_names_it() {
         "{err}"
     );
 }
+
+/// Counts how often it is formatted.
+struct CountingName(std::sync::atomic::AtomicUsize);
+
+impl std::fmt::Display for CountingName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        f.write_str("queue length of orders")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_op_name_is_formatted_only_for_an_error() {
+    let name = CountingName(std::sync::atomic::AtomicUsize::new(0));
+    let policy = exact();
+    let ok: Result<u64, _> = retry(&policy, &name, || async { Ok(3) }).await;
+    assert_eq!(ok, Ok(3));
+    assert_eq!(name.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let err: Result<u64, _> = retry(&RetryPolicy::no_retries(), &name, || async {
+        Err(throttled())
+    })
+    .await;
+    let err = err.unwrap_err();
+    assert!(
+        err.message
+            .starts_with("queue length of orders failed after 1 attempt"),
+        "{}",
+        err.message
+    );
+    assert!(name.0.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
