@@ -1003,19 +1003,11 @@ impl Runner {
                 } else {
                     (ConditionStatus::False, "ScalingInProgress")
                 };
-                let unchanged = status.conditions.iter().any(|c| {
-                    c.type_ == "Stabilized"
-                        && c.status == st
-                        && c.reason == reason
-                        && c.message == s.message
-                });
-                if !unchanged {
-                    set_condition(
-                        &mut status.conditions,
-                        condition("Stabilized", st, reason, s.message),
-                        now,
-                    );
-                }
+                merge_condition(
+                    &mut status.conditions,
+                    &condition("Stabilized", st, reason, s.message),
+                    now,
+                );
             }
             Some(Err(e)) => merge_condition(
                 &mut status.conditions,
