@@ -69,12 +69,12 @@ use crate::api::v1alpha1::{
     set_condition,
 };
 use crate::autoscaler::{
-    Decision, DecisionInput, MetricOutcome, Observation, TargetState, decide, reasons,
+    Decision, DecisionInput, MetricOutcome, Observation, TargetState, decide_into, reasons,
 };
 use crate::cluster::{ClusterSnapshot, ClusterState};
 use crate::error::Error;
 use crate::producers::{
-    Gauge, MetricSink, ProducerCache, ProducerContext, ProducerOutput, evaluate_cached, export,
+    Gauge, MetricSink, ProducerCache, ProducerContext, computed_condition, evaluate_cached, export,
 };
 use crate::provider::{
     MetricSource, NodeGroup, NodeGroupReplicas, ProviderRegistry, Stabilization,
@@ -87,8 +87,9 @@ const SCALABLE_NODE_GROUP: &str = "ScalableNodeGroup";
 /// What one producer did in a tick.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerReport {
-    /// `namespace/name` of the MetricsProducer.
-    pub producer: String,
+    /// `namespace/name` of the MetricsProducer (shared with the runner:
+    /// cloning it is a reference count).
+    pub producer: Arc<str>,
     /// The gauges it exported (empty when it failed).
     pub gauges: Vec<Gauge>,
     /// Why it failed, if it did.
@@ -99,9 +100,9 @@ pub struct ProducerReport {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutoscalerReport {
     /// `namespace/name` of the HorizontalAutoscaler.
-    pub autoscaler: String,
+    pub autoscaler: Arc<str>,
     /// `namespace/name` of its target ScalableNodeGroup.
-    pub target: String,
+    pub target: Arc<str>,
     /// One reading per metric, in spec order (empty if the target could not
     /// be read).
     pub observations: Vec<Observation>,
@@ -115,7 +116,7 @@ pub struct AutoscalerReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rescale {
     /// `namespace/name` of the ScalableNodeGroup.
-    pub node_group: String,
+    pub node_group: Arc<str>,
     /// The cloud's desired size before the write.
     pub from: i32,
     /// The desired size written.
@@ -128,7 +129,7 @@ pub struct TickError {
     /// `MetricsProducer`, `HorizontalAutoscaler` or `ScalableNodeGroup`.
     pub kind: &'static str,
     /// `namespace/name` of the object.
-    pub object: String,
+    pub object: Arc<str>,
     /// What failed and what to do.
     pub message: String,
 }
@@ -176,8 +177,8 @@ fn name(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or("")
 }
 
-fn key(meta: &ObjectMeta) -> String {
-    format!("{}/{}", namespace(meta), name(meta))
+fn key(meta: &ObjectMeta) -> Arc<str> {
+    Arc::from(format!("{}/{}", namespace(meta), name(meta)))
 }
 
 fn same(meta: &ObjectMeta, ns: &str, n: &str) -> bool {
@@ -203,14 +204,20 @@ fn condition(
 /// is already there: saves the clone on the many ticks where nothing changed.
 fn merge_condition(conditions: &mut Vec<Condition>, new: &Condition, now: DateTime<Utc>) {
     let unchanged = conditions.iter().any(|c| {
-        c.type_ == new.type_
+        same_text(&c.type_, &new.type_)
             && c.status == new.status
-            && c.reason == new.reason
-            && c.message == new.message
+            && same_text(&c.reason, &new.reason)
+            && same_text(&c.message, &new.message)
     });
     if !unchanged {
         set_condition(conditions, new.clone(), now);
     }
+}
+
+/// `a == b`, without comparing bytes when both are the same text (a
+/// condition copied from the same constant, the common case every tick).
+fn same_text(a: &str, b: &str) -> bool {
+    (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
 }
 
 /// Whether `conditions` already holds `type_` with this status and reason
@@ -223,21 +230,24 @@ fn has_condition(
 ) -> bool {
     conditions
         .iter()
-        .any(|c| c.type_ == type_ && c.status == status && c.reason == reason)
+        .any(|c| same_text(&c.type_, type_) && c.status == status && same_text(&c.reason, reason))
 }
 
 struct ProducerEntry {
     object: MetricsProducer,
-    key: String,
+    key: Arc<str>,
     /// Labels and queue handle, built on the first evaluation.
     cache: ProducerCache,
 }
 
 struct AutoscalerEntry {
     object: HorizontalAutoscaler,
-    key: String,
+    key: Arc<str>,
     /// `namespace/name` of the target, in the autoscaler's namespace.
-    target_key: String,
+    target_key: Arc<str>,
+    /// The target's index in `node_groups` and the
+    /// [`Runner::node_groups_version`] it was looked up at.
+    target_index: Option<(u64, Option<usize>)>,
     /// Retry operation name of each metric read, built once.
     metric_ops: Vec<String>,
 }
@@ -255,15 +265,16 @@ impl AutoscalerEntry {
                 format!("reading spec.metrics[{m}] ({kind} source) of HorizontalAutoscaler {key}")
             })
             .collect();
-        let target_key = format!(
+        let target_key = Arc::from(format!(
             "{}/{}",
             namespace(&object.metadata),
             object.spec.scale_target_ref.name
-        );
+        ));
         Self {
             object,
             key,
             target_key,
+            target_index: None,
             metric_ops,
         }
     }
@@ -272,7 +283,7 @@ impl AutoscalerEntry {
 /// A ScalableNodeGroup, its cached cloud handle, and text built once.
 struct NodeGroupEntry {
     object: ScalableNodeGroup,
-    key: String,
+    key: Arc<str>,
     /// `ScalableNodeGroup ns/name (type id)`, for operation names.
     describe: String,
     /// Retry operation name of `replicas()`.
@@ -316,7 +327,19 @@ pub struct Runner {
     retry: RetryPolicy,
     metric_sources: BTreeMap<String, Arc<dyn MetricSource>>,
     /// Index in `node_groups` of each `namespace/name`.
-    node_group_index: HashMap<String, usize>,
+    node_group_index: HashMap<Arc<str>, usize>,
+    /// Bumped whenever `node_group_index` changes, so autoscalers may cache
+    /// their target's index.
+    node_groups_version: u64,
+    /// Per tick: the cloud's replicas of each node group (kept between
+    /// ticks for its storage only).
+    observed: Observed,
+    /// The previous report's autoscaler entries during a tick (their
+    /// observations and decisions are storage for this tick's), and an
+    /// empty vector with capacity between ticks.
+    recycled: Vec<AutoscalerReport>,
+    /// The same for producer reports (their gauge vectors).
+    recycled_producers: Vec<ProducerReport>,
 }
 
 impl fmt::Debug for Runner {
@@ -357,6 +380,10 @@ impl Runner {
             retry: RetryPolicy::default(),
             metric_sources: BTreeMap::new(),
             node_group_index: HashMap::new(),
+            node_groups_version: 0,
+            observed: Vec::new(),
+            recycled: Vec::new(),
+            recycled_producers: Vec::new(),
         }
     }
 
@@ -389,7 +416,7 @@ impl Runner {
         let key = key(&producer.metadata);
         producer.validate().map_err(|errors| Error::Invalid {
             kind: "MetricsProducer",
-            name: key.clone(),
+            name: key.to_string(),
             errors,
         })?;
         match self.producers.iter_mut().find(|e| e.key == key) {
@@ -417,7 +444,7 @@ impl Runner {
         let key = key(&autoscaler.metadata);
         autoscaler.validate().map_err(|errors| Error::Invalid {
             kind: "HorizontalAutoscaler",
-            name: key.clone(),
+            name: key.to_string(),
             errors,
         })?;
         match self.autoscalers.iter_mut().find(|e| e.key == key) {
@@ -439,7 +466,7 @@ impl Runner {
         let key = key(&node_group.metadata);
         node_group.validate().map_err(|errors| Error::Invalid {
             kind: "ScalableNodeGroup",
-            name: key.clone(),
+            name: key.to_string(),
             errors,
         })?;
         match self.node_groups.iter_mut().find(|e| e.key == key) {
@@ -455,6 +482,7 @@ impl Runner {
             }
             None => {
                 self.node_group_index.insert(key, self.node_groups.len());
+                self.node_groups_version += 1;
                 self.node_groups.push(NodeGroupEntry::new(node_group));
             }
         }
@@ -497,6 +525,7 @@ impl Runner {
             .enumerate()
             .map(|(j, e)| (e.key.clone(), j))
             .collect();
+        self.node_groups_version += 1;
         Some(removed)
     }
 
@@ -537,23 +566,61 @@ impl Runner {
     /// fails: every problem is in the report and in the objects' status,
     /// and the next tick tries again.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> TickReport {
-        let mut report = TickReport {
-            now,
-            producers: Vec::with_capacity(self.producers.len()),
-            autoscalers: Vec::with_capacity(self.autoscalers.len()),
-            ..TickReport::default()
-        };
-        self.run_producers(now, &mut report).await;
-        let mut observed: Observed = vec![None; self.node_groups.len()];
+        let mut report = TickReport::default();
+        self.tick_into(now, &mut report).await;
+        report
+    }
+
+    /// [`tick`](Self::tick), writing the report into `report` (cleared
+    /// first) so that a caller ticking in a loop reuses its storage.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use chrono::{TimeZone, Utc};
+    /// # use karpenter_core::producers::MetricSink;
+    /// # use karpenter_core::provider::ProviderRegistry;
+    /// use karpenter_core::runner::{Runner, TickReport};
+    /// # struct Discard;
+    /// # impl MetricSink for Discard {
+    /// #     fn set_gauge(&self, _: &str, _: &[(String, String)], _: f64) {}
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut runner = Runner::new(ProviderRegistry::new(), Arc::new(Discard));
+    /// let mut report = TickReport::default();
+    /// let mut now = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    /// for _ in 0..4 {
+    ///     runner.tick_into(now, &mut report).await;
+    ///     assert_eq!(report.now, now);
+    ///     now += chrono::Duration::seconds(15);
+    /// }
+    /// # });
+    /// ```
+    pub async fn tick_into(&mut self, now: DateTime<Utc>, report: &mut TickReport) {
+        report.now = now;
+        std::mem::swap(&mut self.recycled_producers, &mut report.producers);
+        report.producers.clear();
+        // Last tick's autoscaler reports become storage for this tick's;
+        // the two vectors swap roles every tick.
+        std::mem::swap(&mut self.recycled, &mut report.autoscalers);
+        report.autoscalers.clear();
+        report.rescales.clear();
+        report.errors.clear();
+        report.producers.reserve(self.producers.len());
+        report.autoscalers.reserve(self.autoscalers.len());
+        self.run_producers(now, report).await;
+        let mut observed = std::mem::take(&mut self.observed);
+        observed.clear();
+        observed.resize(self.node_groups.len(), None);
         for i in 0..self.autoscalers.len() {
-            self.run_autoscaler(i, now, &mut observed, &mut report)
-                .await;
+            self.run_autoscaler(i, now, &mut observed, report).await;
         }
         for j in 0..self.node_groups.len() {
-            self.reconcile_node_group(j, now, &mut observed, &mut report)
+            self.reconcile_node_group(j, now, &mut observed, report)
                 .await;
         }
-        report
+        self.observed = observed;
+        self.recycled.clear();
+        self.recycled_producers.clear();
     }
 
     async fn run_producers(&mut self, now: DateTime<Utc>, report: &mut TickReport) {
@@ -575,15 +642,21 @@ impl Runner {
         if let Some(Ok(snap)) = &snapshot {
             ctx = ctx.with_cluster(snap);
         }
-        for entry in &mut self.producers {
+        for (k, entry) in self.producers.iter_mut().enumerate() {
             let producer = &mut entry.object;
+            // Storage of the report this one replaces.
+            let mut gauges = self
+                .recycled_producers
+                .get_mut(k)
+                .map(|old| std::mem::take(&mut old.gauges))
+                .unwrap_or_default();
             // Updated in place on success, kept as they are on failure.
             let mut values = producer
                 .status
                 .as_mut()
                 .map(|s| std::mem::take(&mut s.values))
                 .unwrap_or_default();
-            let result: Result<ProducerOutput, (String, MetricsProducerStatus)> =
+            let result: Result<Option<DateTime<Utc>>, (String, MetricsProducerStatus)> =
                 match (&snapshot, needs(producer)) {
                     (Some(Err(e)), true) => {
                         let message = format!(
@@ -602,23 +675,23 @@ impl Runner {
                         };
                         Err((message, status))
                     }
-                    _ => evaluate_cached(producer, &ctx, &mut entry.cache, &mut values)
-                        .await
-                        .map_err(|e| (e.to_string(), e.to_status(now))),
+                    _ => {
+                        evaluate_cached(producer, &ctx, &mut entry.cache, &mut values, &mut gauges)
+                            .await
+                            .map_err(|e| (e.to_string(), e.to_status(now)))
+                    }
                 };
             let status = producer.status.get_or_insert_with(Default::default);
             status.values = values;
             match result {
-                Ok(out) => {
-                    export(self.sink.as_ref(), &out.gauges);
-                    for c in &out.status.conditions {
-                        merge_condition(&mut status.conditions, c, now);
-                    }
-                    status.next_schedule_change = out.status.next_schedule_change;
+                Ok(next_schedule_change) => {
+                    export(self.sink.as_ref(), &gauges);
+                    merge_condition(&mut status.conditions, &computed_condition(now), now);
+                    status.next_schedule_change = next_schedule_change;
                     status.last_error = None;
                     report.producers.push(ProducerReport {
                         producer: entry.key.clone(),
-                        gauges: out.gauges,
+                        gauges,
                         error: None,
                     });
                 }
@@ -633,9 +706,10 @@ impl Runner {
                         object: entry.key.clone(),
                         message: message.clone(),
                     });
+                    gauges.clear();
                     report.producers.push(ProducerReport {
                         producer: entry.key.clone(),
-                        gauges: Vec::new(),
+                        gauges,
                         error: Some(message),
                     });
                 }
@@ -709,7 +783,6 @@ impl Runner {
         let Some(entry) = self.autoscalers.get(i) else {
             return Err("the autoscaler was removed".to_string());
         };
-        let ns = namespace(&entry.object.metadata);
         let target = &entry.object.spec.scale_target_ref;
         if target.kind != SCALABLE_NODE_GROUP {
             return Err(format!(
@@ -717,7 +790,22 @@ impl Runner {
                 target.kind
             ));
         }
-        let Some(&j) = self.node_group_index.get(&entry.target_key) else {
+        let j = match entry.target_index {
+            Some((version, j)) if version == self.node_groups_version => j,
+            _ => {
+                let j = self.node_group_index.get(&entry.target_key).copied();
+                if let Some(entry) = self.autoscalers.get_mut(i) {
+                    entry.target_index = Some((self.node_groups_version, j));
+                }
+                j
+            }
+        };
+        let Some(entry) = self.autoscalers.get(i) else {
+            return Err("the autoscaler was removed".to_string());
+        };
+        let ns = namespace(&entry.object.metadata);
+        let target = &entry.object.spec.scale_target_ref;
+        let Some(j) = j else {
             return Err(format!(
                 "spec.scaleTargetRef names ScalableNodeGroup {:?}, which does not exist in namespace {ns:?}; create it or fix spec.scaleTargetRef.name",
                 target.name
@@ -780,7 +868,17 @@ impl Runner {
             .autoscalers
             .get(i)
             .map_or(0, |e| e.object.spec.metrics.len());
-        let mut observations = Vec::with_capacity(metric_count);
+        // Storage of the report this one replaces.
+        let k = report.autoscalers.len();
+        let (mut observations, mut decision) = match self.recycled.get_mut(k) {
+            Some(old) => (
+                std::mem::take(&mut old.observations),
+                old.decision.take().unwrap_or_default(),
+            ),
+            None => (Vec::new(), Decision::default()),
+        };
+        observations.clear();
+        observations.reserve(metric_count);
         for m in 0..metric_count {
             let Some(kind) = self
                 .autoscalers
@@ -823,16 +921,21 @@ impl Runner {
         };
         let ha = &mut entry.object;
         let spec_replicas = sng.spec.replicas.unwrap_or(replicas.desired);
-        let mut decision = decide(&DecisionInput {
-            spec: &ha.spec,
-            target: TargetState {
-                spec_replicas,
-                status_replicas: replicas.ready,
+        let history = ha.status.as_mut().and_then(|s| s.history.take());
+        decide_into(
+            &DecisionInput {
+                spec: &ha.spec,
+                target: TargetState {
+                    spec_replicas,
+                    status_replicas: replicas.ready,
+                },
+                observations: &observations,
+                history: None,
+                now,
             },
-            observations: &observations,
-            history: ha.status.as_ref().and_then(|s| s.history.as_ref()),
-            now,
-        });
+            history,
+            &mut decision,
+        );
 
         // The intent goes to the target's spec; the node group step writes it.
         sng.spec.replicas = Some(decision.desired_replicas);

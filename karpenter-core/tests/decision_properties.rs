@@ -9,7 +9,7 @@ use karpenter_core::api::v1alpha1::{
     ScalingPolicySelect, ScalingPolicyType, ScalingRules,
 };
 use karpenter_core::autoscaler::{
-    DecisionInput, Observation, ResolvedBehavior, TargetState, decide,
+    DecisionInput, Observation, ResolvedBehavior, TargetState, decide, decide_into,
 };
 use proptest::prelude::*;
 
@@ -209,6 +209,27 @@ fn allowed(i: &Input, up: bool) -> i64 {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deciding_into_a_used_decision_is_the_same_decision(i in input(), other in input()) {
+        // `decide_into` reuses whatever decision it is given as storage.
+        let mut reused = run(&other);
+        decide_into(
+            &DecisionInput {
+                spec: &i.spec,
+                target: TargetState {
+                    spec_replicas: i.current,
+                    status_replicas: i.status,
+                },
+                observations: &i.observations,
+                history: None,
+                now: now(),
+            },
+            i.history.clone(),
+            &mut reused,
+        );
+        prop_assert_eq!(reused, run(&i));
+    }
 
     #[test]
     fn result_stays_within_min_and_max(i in input()) {

@@ -19,7 +19,7 @@ use karpenter_core::provider::{
     NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderRegistry, Queue, Stabilization,
 };
 use karpenter_core::retry::RetryPolicy;
-use karpenter_core::runner::{Rescale, Runner};
+use karpenter_core::runner::{Rescale, Runner, TickReport};
 
 fn t(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
@@ -225,7 +225,7 @@ async fn an_unreadable_metric_never_scales_down_and_is_reported() {
         report
             .errors
             .iter()
-            .any(|e| e.kind == "HorizontalAutoscaler" && e.object == "default/ml-training"),
+            .any(|e| e.kind == "HorizontalAutoscaler" && &*e.object == "default/ml-training"),
         "{:?}",
         report.errors
     );
@@ -278,7 +278,7 @@ async fn a_failed_write_keeps_the_intent_and_the_next_tick_retries() {
         .iter()
         .find(|e| e.kind == "ScalableNodeGroup")
         .expect("the failed write is reported");
-    assert_eq!(err.object, "default/ml-training");
+    assert_eq!(&*err.object, "default/ml-training");
     assert!(err.message.contains("Rate exceeded"), "{}", err.message);
     let sng = r.node_group("default", "ml-training").unwrap();
     assert_eq!(sng.spec.replicas, Some(4), "the intent is kept");
@@ -510,7 +510,7 @@ async fn a_failed_snapshot_fails_only_the_producers_that_need_it() {
     let report = r.tick(t(0)).await;
 
     assert_eq!(report.errors.len(), 1);
-    assert_eq!(report.errors[0].object, "default/capacity");
+    assert_eq!(&*report.errors[0].object, "default/capacity");
     assert!(report.errors[0].message.contains("nodes is forbidden"));
     assert_eq!(report.producers[1].error, None);
     let status = r
@@ -574,7 +574,7 @@ async fn removing_a_node_group_keeps_the_others_targets_right() {
     assert!(r.remove_node_group("default", "other").is_some());
     let report = r.tick(t(0)).await;
     assert!(report.is_ok(), "{:?}", report.errors);
-    assert_eq!(report.autoscalers[0].target, "default/ml-training");
+    assert_eq!(&*report.autoscalers[0].target, "default/ml-training");
     assert_eq!(
         report.autoscalers[0]
             .decision
@@ -589,5 +589,134 @@ async fn removing_a_node_group_keeps_the_others_targets_right() {
         report.errors[0].message.contains("does not exist"),
         "{:?}",
         report.errors
+    );
+}
+
+/// A runner whose metric, queue and node group follow a script, and the
+/// script's position (advance it between ticks): the metric reads
+/// `metric_values[position]` (NaN: a failed read), the queue's length read
+/// fails at positions 3 and 7, and the node group becomes what was last
+/// written to it.
+fn scripted_runner(metric_values: &'static [f64]) -> (Runner, Arc<AtomicUsize>) {
+    let position = Arc::new(AtomicUsize::new(0));
+    let mut m = MockMetricSource::new();
+    let at = position.clone();
+    m.expect_value().returning(move |_| {
+        let v = metric_values[at.load(Ordering::SeqCst) % metric_values.len()];
+        if v.is_nan() {
+            Err(ProviderError::new(
+                ProviderErrorKind::Other,
+                "scrape failed",
+            ))
+        } else {
+            Ok(v)
+        }
+    });
+    let size = Arc::new(Mutex::new(1));
+    let mut g = MockNodeGroup::new();
+    let s = size.clone();
+    g.expect_replicas().returning(move || {
+        let n = *s.lock().unwrap();
+        Ok(NodeGroupReplicas {
+            desired: n,
+            ready: n,
+        })
+    });
+    let s = size.clone();
+    g.expect_set_replicas().returning(move |n| {
+        *s.lock().unwrap() = n;
+        Ok(())
+    });
+    g.expect_stabilized().returning(|| {
+        Ok(Stabilization {
+            stabilized: true,
+            message: String::new(),
+        })
+    });
+    let mut q = MockQueue::new();
+    let at = position.clone();
+    q.expect_length().returning(move || {
+        let i = at.load(Ordering::SeqCst);
+        if i == 3 || i == 7 {
+            Err(ProviderError::new(
+                ProviderErrorKind::NotFound,
+                "queue gone",
+            ))
+        } else {
+            Ok(u64::try_from(i).unwrap() * 10)
+        }
+    });
+    q.expect_oldest_message_age()
+        .returning(|| Ok(Some(Duration::from_secs(30))));
+    let mut r = Runner::new(
+        registry(Some(g), Some(m), Some(q)),
+        Arc::new(Recorder::default()),
+    )
+    .with_retry(fast_retry(1));
+    r.add_node_group(node_group(None)).unwrap();
+    r.add_autoscaler(autoscaler(0, 50, "AverageValue", 4.0))
+        .unwrap();
+    r.add_producer(
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "ml-training-queue", "namespace": "default"},
+            "spec": {"queue": {"type": "MockQueue", "id": "q-1"}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    (r, position)
+}
+
+#[tokio::test]
+async fn tick_into_a_reused_report_reports_exactly_what_tick_does() {
+    // Scale up, a failed metric read, scale down within and after the
+    // window, failed queue reads: every kind of report entry changes.
+    const VALUES: &[f64] = &[12.0, 40.0, f64::NAN, 100.0, 8.0, 0.0, 60.0, 4.0, 0.0, 0.0];
+    let (mut fresh, fresh_at) = scripted_runner(VALUES);
+    let (mut reusing, reusing_at) = scripted_runner(VALUES);
+    let mut reused = TickReport::default();
+    let (mut rescales, mut errors) = (0, 0);
+    for i in 0..40 {
+        let now = t(i * 15);
+        let expected = fresh.tick(now).await;
+        reusing.tick_into(now, &mut reused).await;
+        assert_eq!(reused, expected, "tick {i}");
+        rescales += expected.rescales.len();
+        errors += expected.errors.len();
+        fresh_at.fetch_add(1, Ordering::SeqCst);
+        reusing_at.fetch_add(1, Ordering::SeqCst);
+    }
+    // The script did exercise rescales and failures.
+    assert!(rescales >= 3, "{rescales} rescales");
+    assert!(errors >= 4, "{errors} errors");
+    // And the objects' states agree too.
+    assert_eq!(
+        fresh.autoscaler("default", "ml-training"),
+        reusing.autoscaler("default", "ml-training")
+    );
+    assert_eq!(
+        fresh.producer("default", "ml-training-queue"),
+        reusing.producer("default", "ml-training-queue")
+    );
+}
+
+#[tokio::test]
+async fn a_target_created_after_its_autoscaler_is_found() {
+    let mut g = group(2, 2);
+    g.expect_set_replicas().times(1).returning(|_| Ok(()));
+    let mut r = runner(registry(Some(g), Some(metric(Ok(12.0))), None));
+    r.add_autoscaler(autoscaler(1, 10, "AverageValue", 4.0))
+        .unwrap();
+    let report = r.tick(t(0)).await;
+    assert!(report.errors[0].message.contains("does not exist"));
+    r.add_node_group(node_group(None)).unwrap();
+    let report = r.tick(t(15)).await;
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(
+        report.autoscalers[0]
+            .decision
+            .as_ref()
+            .map(|d| d.desired_replicas),
+        Some(3)
     );
 }

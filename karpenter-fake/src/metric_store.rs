@@ -1,7 +1,6 @@
 //! [`FakeMetricStore`]: named series with labels, answering the exact-selector
 //! queries autoscalers use, e.g. `karpenter_queue_length{name="ml-training-queue"}`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -311,15 +310,29 @@ fn render_labels(labels: &[(String, String)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// A series' identity: its name and sorted labels.
+type SeriesKey = (String, Vec<(String, String)>);
+
+/// A borrowed [`SeriesKey`], for lookups that allocate nothing. Hashes
+/// exactly as the owned key does (a `str`, then a length-prefixed slice).
+#[derive(Hash)]
+struct SeriesRef<'a>(&'a str, &'a [(String, String)]);
+
+impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        self.0 == key.0 && self.1 == key.1.as_slice()
+    }
+}
+
 #[derive(Debug, Default)]
 struct StoreState {
     series: Vec<Series>,
-    /// Name → sorted labels → index into `series`. Lookups compare strings
-    /// only (no hashing), and need no allocation when the labels come sorted
-    /// (producers' `name`, `namespace` do).
-    index: BTreeMap<String, BTreeMap<Vec<(String, String)>, usize>>,
+    /// Name and sorted labels → index into `series`. Producers set their
+    /// gauges every tick, so this lookup is on the simulation's hot path:
+    /// a hash (foldhash) of the borrowed key and one comparison.
+    index: hashbrown::HashMap<SeriesKey, usize>,
     /// Query → its matches, valid until the set of series changes.
-    resolved: HashMap<String, Result<Vec<usize>, QueryError>>,
+    resolved: hashbrown::HashMap<String, Result<Vec<usize>, QueryError>>,
 }
 
 impl StoreState {
@@ -334,27 +347,43 @@ impl StoreState {
             owned = v;
             &owned
         };
-        if let Some(&i) = self
-            .index
-            .get(name)
-            .and_then(|by_labels| by_labels.get(key))
-        {
+        if let Some(&i) = self.index.get(&SeriesRef(name, key)) {
             if let Some(s) = self.series.get_mut(i) {
                 s.value = value;
             }
             return;
         }
         let i = self.series.len();
-        self.index
-            .entry(name.to_string())
-            .or_default()
-            .insert(key.to_vec(), i);
+        self.index.insert((name.to_string(), key.to_vec()), i);
         self.series.push(Series {
             name: name.to_string(),
             labels: key.to_vec(),
             value,
         });
         self.resolved.clear();
+    }
+
+    /// The value `query` selects, resolving and caching it on first use.
+    fn query(&mut self, query: &str) -> Result<f64, QueryError> {
+        let first = match self.resolved.get(query) {
+            Some(Ok(matched)) => matched.first().copied(),
+            Some(Err(e)) => return Err(e.clone()),
+            None => {
+                let r = self.resolve(query);
+                let first = r.as_ref().map(|matched| matched.first().copied());
+                let first = first.map_err(Clone::clone);
+                // Errors are cached too: a bad query is parsed once.
+                self.resolved.insert(query.to_string(), r);
+                first?
+            }
+        };
+        first
+            .and_then(|i| self.series.get(i))
+            .map(|series| series.value)
+            .ok_or_else(|| QueryError::NoSeries {
+                query: query.to_string(),
+                known: "the store has no series".to_string(),
+            })
     }
 
     fn resolve(&self, query: &str) -> Result<Vec<usize>, QueryError> {
@@ -477,23 +506,7 @@ impl FakeMetricStore {
 
     /// The value of the one series `query` selects.
     pub fn query(&self, query: &str) -> Result<f64, QueryError> {
-        let mut s = self.lock();
-        if !s.resolved.contains_key(query) {
-            let r = s.resolve(query);
-            s.resolved.insert(query.to_string(), r);
-        }
-        let first = match s.resolved.get(query) {
-            Some(Ok(matched)) => matched.first().copied(),
-            Some(Err(e)) => return Err(e.clone()),
-            None => None,
-        };
-        first
-            .and_then(|i| s.series.get(i))
-            .map(|series| series.value)
-            .ok_or_else(|| QueryError::NoSeries {
-                query: query.to_string(),
-                known: "the store has no series".to_string(),
-            })
+        self.lock().query(query)
     }
 
     /// Every series, sorted by name and labels.

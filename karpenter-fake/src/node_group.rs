@@ -380,7 +380,12 @@ impl State {
             return 0.0;
         }
         // Known change points, then the launches still to come.
-        let first_after = self.ready_history.partition_point(|p| p.0 <= from);
+        // A simulation asks about the latest step, after every recorded
+        // change: skip the search then.
+        let first_after = match self.ready_history.back() {
+            Some(last) if last.0 <= from => self.ready_history.len(),
+            _ => self.ready_history.partition_point(|p| p.0 <= from),
+        };
         let start_value = match first_after {
             0 => self.ready_history.front().map_or(self.ready, |p| p.1),
             i => self.ready_history.get(i - 1).map_or(self.ready, |p| p.1),

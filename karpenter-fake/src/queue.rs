@@ -284,11 +284,19 @@ impl FakeQueue {
 
     /// Age of the oldest waiting message now.
     pub fn oldest_age(&self) -> Option<Duration> {
+        self.length_and_oldest_age().1
+    }
+
+    /// Messages waiting now and the age of the oldest, read together.
+    pub fn length_and_oldest_age(&self) -> (u64, Option<Duration>) {
         let now = self.clock.now();
-        let s = self.advanced();
-        s.messages
+        let mut s = self.lock();
+        s.advance(now);
+        let age = s
+            .messages
             .front()
-            .map(|(at, _)| (now - *at).to_std().unwrap_or_default())
+            .map(|(at, _)| (now - *at).to_std().unwrap_or_default());
+        (s.length, age)
     }
 
     /// Messages that have arrived so far (including the initial ones).

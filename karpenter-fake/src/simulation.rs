@@ -842,7 +842,9 @@ impl Simulation {
         if let Some(c) = &self.cluster {
             c.schedule();
         }
-        let report = self.runner.tick(now).await;
+        // The last report's storage is reused for this one.
+        let mut report = self.last.take().unwrap_or_default();
+        self.runner.tick_into(now, &mut report).await;
         self.record(now, &report);
         self.steps += 1;
         self.next = add(now, self.tick);
@@ -917,8 +919,9 @@ impl Simulation {
             g.record(now, desired, ready, tick_seconds);
         }
         for (q, stats) in self.queues.iter().zip(self.stats.queues.iter_mut()) {
-            stats.peak_length = stats.peak_length.max(q.len());
-            stats.longest_wait = stats.longest_wait.max(q.oldest_age().unwrap_or_default());
+            let (length, oldest) = q.length_and_oldest_age();
+            stats.peak_length = stats.peak_length.max(length);
+            stats.longest_wait = stats.longest_wait.max(oldest.unwrap_or_default());
         }
         let pending = self.cluster.as_ref().map(FakeCluster::pending_pods);
         if let Some(p) = pending {
@@ -943,8 +946,8 @@ impl Simulation {
         let observation = |i: usize, m: usize| -> Option<f64> {
             let key = self.plan.autoscalers.get(i)?;
             let a = match report.autoscalers.get(i) {
-                Some(a) if &a.autoscaler == key => a,
-                _ => report.autoscalers.iter().find(|a| &a.autoscaler == key)?,
+                Some(a) if *a.autoscaler == **key => a,
+                _ => report.autoscalers.iter().find(|a| *a.autoscaler == **key)?,
             };
             match a.observations.get(m)? {
                 Observation::Value(v) => Some(*v),

@@ -156,8 +156,10 @@ pub enum MetricOutcome {
     },
 }
 
-/// A decision and everything needed to act on it and explain it.
-#[derive(Debug, Clone, PartialEq)]
+/// A decision and everything needed to act on it and explain it. (The
+/// default value is an empty decision of 0 replicas, useful only as storage
+/// for [`decide_into`].)
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decision {
     /// The replicas to set on the target.
     pub desired_replicas: i32,
@@ -266,6 +268,14 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     Autoscaler::new(Proportional).decide(input)
 }
 
+/// [`decide`] for callers that decide in a loop, such as the
+/// [`Runner`](crate::runner::Runner): the history is moved in rather than
+/// copied, and the decision is written into `out`, reusing its storage.
+/// See [`Autoscaler::decide_into`].
+pub fn decide_into(input: &DecisionInput<'_>, history: Option<ScalingHistory>, out: &mut Decision) {
+    Autoscaler::new(Proportional).decide_into(input, history, out);
+}
+
 impl<A: Algorithm> Autoscaler<A> {
     /// An engine using `algorithm` for every metric.
     pub fn new(algorithm: A) -> Self {
@@ -279,6 +289,52 @@ impl<A: Algorithm> Autoscaler<A> {
 
     /// Makes one decision (HPA-SEMANTICS §1).
     pub fn decide(&self, input: &DecisionInput<'_>) -> Decision {
+        let mut decision = Decision::default();
+        self.decide_into(input, input.history.cloned(), &mut decision);
+        decision
+    }
+
+    /// Makes one decision from `history` (moved in, so not copied;
+    /// `input.history` is ignored) into `out`, whose previous contents are
+    /// replaced but whose storage (metrics, conditions, explanation) is
+    /// reused. `out` ends up equal to what [`decide`](Self::decide) returns
+    /// with `input.history` set to `history`.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use karpenter_core::autoscaler::{decide, decide_into, DecisionInput, Observation, TargetState};
+    /// use karpenter_core::api::v1alpha1::HorizontalAutoscalerSpec;
+    ///
+    /// let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+    ///     "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "workers"},
+    ///     "minReplicas": 1, "maxReplicas": 10,
+    ///     "metrics": [{"prometheus": {"query": "q", "target": {"type": "AverageValue", "value": 4}}}]
+    /// }))?;
+    /// let observations = [Observation::Value(20.0)];
+    /// let mut input = DecisionInput {
+    ///     spec: &spec,
+    ///     target: TargetState { spec_replicas: 2, status_replicas: 2 },
+    ///     observations: &observations,
+    ///     history: None,
+    ///     now: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(),
+    /// };
+    /// let first = decide(&input);
+    /// assert_eq!(first.desired_replicas, 5);
+    /// // The next decision, moving the history along instead of copying it.
+    /// input.now += chrono::Duration::seconds(15);
+    /// input.target = TargetState { spec_replicas: 5, status_replicas: 2 };
+    /// let expected = decide(&DecisionInput { history: Some(&first.history), ..input });
+    /// let mut next = first.clone(); // any decision: its storage is reused
+    /// decide_into(&input, Some(first.history), &mut next);
+    /// assert_eq!(next, expected);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn decide_into(
+        &self,
+        input: &DecisionInput<'_>,
+        history: Option<ScalingHistory>,
+        out: &mut Decision,
+    ) {
         let spec = input.spec;
         let now = input.now;
         let current = input.target.spec_replicas;
@@ -288,10 +344,14 @@ impl<A: Algorithm> Autoscaler<A> {
         let max = spec.max_replicas;
         let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());
 
-        let mut explanation = Vec::with_capacity(spec.metrics.len() + 5);
-        let mut conditions = Vec::with_capacity(3);
-        let mut history = match input.history {
-            Some(h) => h.clone(),
+        let mut explanation = std::mem::take(&mut out.explanation);
+        explanation.clear();
+        explanation.reserve(spec.metrics.len() + 5);
+        let mut conditions = std::mem::take(&mut out.conditions);
+        conditions.clear();
+        conditions.reserve(3);
+        let mut history = match history {
+            Some(h) => h,
             None => {
                 explanation.push(Step::SeededHistory { replicas: current });
                 ScalingHistory {
@@ -316,15 +376,12 @@ impl<A: Algorithm> Autoscaler<A> {
             reasons::SUCCEEDED_GET_SCALE,
             Cow::Borrowed("the autoscaler was able to get the target's current scale"),
         );
-        let mut decision = Decision {
-            desired_replicas: current,
-            current_replicas: current,
-            metrics: Vec::new(),
-            conditions: Vec::new(),
-            history: ScalingHistory::default(),
-            explanation: Vec::new(),
-            error: None,
-        };
+        let decision = out;
+        decision.desired_replicas = current;
+        decision.current_replicas = current;
+        decision.metrics.clear();
+        decision.history = ScalingHistory::default();
+        decision.error = None;
 
         let desired = if current == 0 && min != 0 {
             set(
@@ -353,7 +410,7 @@ impl<A: Algorithm> Autoscaler<A> {
                 &behavior,
                 &mut history,
                 &mut explanation,
-                &mut decision,
+                decision,
             ) {
                 Err((reason, message)) => {
                     set(
@@ -413,7 +470,6 @@ impl<A: Algorithm> Autoscaler<A> {
         decision.conditions = conditions;
         decision.history = history;
         decision.explanation = explanation;
-        decision
     }
 
     /// Per-metric recommendations combined (HPA-SEMANTICS §2, §3). Returns

@@ -278,10 +278,35 @@ pub async fn evaluate(
     ctx: &ProducerContext<'_>,
 ) -> Result<ProducerOutput, ProducerError> {
     let mut values = BTreeMap::new();
-    let mut out =
-        evaluate_cached(producer, ctx, &mut ProducerCache::default(), &mut values).await?;
-    out.status.values = values;
-    Ok(out)
+    let mut gauges = Vec::new();
+    let next_schedule_change = evaluate_cached(
+        producer,
+        ctx,
+        &mut ProducerCache::default(),
+        &mut values,
+        &mut gauges,
+    )
+    .await?;
+    Ok(ProducerOutput {
+        gauges,
+        status: MetricsProducerStatus {
+            values,
+            next_schedule_change,
+            conditions: vec![computed_condition(ctx.now)],
+            last_error: None,
+        },
+    })
+}
+
+/// The `Calculable=True` condition of a successful evaluation, stamped `now`.
+pub(crate) fn computed_condition(now: DateTime<Utc>) -> Condition {
+    calculable(
+        ConditionStatus::True,
+        "ValuesComputed",
+        // A stable message: the status changes only when values do.
+        "the producer's values were computed",
+        now,
+    )
 }
 
 /// What [`evaluate_cached`] keeps between evaluations of one producer: its
@@ -296,13 +321,16 @@ pub(crate) struct ProducerCache {
 /// [`evaluate`], reusing the labels and queue handle in `cache` (the runner
 /// keeps one per producer, so a tick builds neither again). The status
 /// values are written into `values` (the producer's current ones, updated
-/// in place) and only on success; the output's `status.values` is empty.
+/// in place) and the gauges into `gauges` (cleared first; storage the
+/// caller reuses), both only on success. Returns the next schedule change;
+/// the status condition is [`computed_condition`].
 pub(crate) async fn evaluate_cached(
     producer: &MetricsProducer,
     ctx: &ProducerContext<'_>,
     cache: &mut ProducerCache,
     values: &mut BTreeMap<String, String>,
-) -> Result<ProducerOutput, ProducerError> {
+    gauges: &mut Vec<Gauge>,
+) -> Result<Option<DateTime<Utc>>, ProducerError> {
     let namespace = producer.metadata.namespace.as_deref().unwrap_or("default");
     let Some(name) = producer.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
         return Err(ProducerError::InvalidSpec {
@@ -338,7 +366,7 @@ pub(crate) async fn evaluate_cached(
         .labels
         .get_or_insert_with(|| producer_labels(name, namespace));
 
-    let (gauges, next_change) = if let Some(q) = &spec.queue {
+    let next_change = if let Some(q) = &spec.queue {
         let provider_err = |error| ProducerError::Provider {
             producer: id(),
             what: format!("reading queue {}/{}", q.type_, q.id),
@@ -365,14 +393,16 @@ pub(crate) async fn evaluate_cached(
             oldest_message_age,
         };
         reading.write_status_values(values);
-        (reading.gauges(labels), None)
+        reading.write_gauges(labels, gauges);
+        None
     } else if let Some(rc) = &spec.reserved_capacity {
         let snapshot = ctx
             .cluster
             .ok_or_else(|| ProducerError::NoClusterSnapshot { producer: id() })?;
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
         *values = rc.status_values();
-        (rc.gauges(labels), None)
+        *gauges = rc.gauges(labels);
+        None
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
             producer: id(),
@@ -382,7 +412,8 @@ pub(crate) async fn evaluate_cached(
         let value = schedule.value_at(ctx.now);
         let next = schedule.next_change(ctx.now);
         *values = value.status_values();
-        (value.gauges(labels), next)
+        *gauges = value.gauges(labels);
+        next
     } else {
         return Err(ProducerError::NotImplemented {
             producer: id(),
@@ -390,21 +421,7 @@ pub(crate) async fn evaluate_cached(
         });
     };
 
-    Ok(ProducerOutput {
-        gauges,
-        status: MetricsProducerStatus {
-            values: BTreeMap::new(),
-            next_schedule_change: next_change,
-            conditions: vec![calculable(
-                ConditionStatus::True,
-                "ValuesComputed",
-                // A stable message: the status changes only when values do.
-                "the producer's values were computed",
-                ctx.now,
-            )],
-            last_error: None,
-        },
-    })
+    Ok(next_change)
 }
 
 /// `"{call} of queue {type}/{id}"`, formatted only if an error needs it.

@@ -40,20 +40,26 @@ impl QueueReading {
     /// The two queue gauges, with `labels` (the producer's name and
     /// namespace).
     pub fn gauges(&self, labels: &Labels) -> Vec<Gauge> {
+        let mut gauges = Vec::with_capacity(2);
+        self.write_gauges(labels, &mut gauges);
+        gauges
+    }
+
+    /// [`gauges`](Self::gauges) into `out` (cleared first, storage reused).
+    pub(crate) fn write_gauges(&self, labels: &Labels, out: &mut Vec<Gauge>) {
         // u64 -> f64 loses precision only above 2^53 messages.
         let age = self.oldest_message_age.map_or(0.0, |d| d.as_secs_f64());
-        vec![
-            Gauge {
-                name: QUEUE_LENGTH,
-                labels: labels.clone(),
-                value: self.length as f64,
-            },
-            Gauge {
-                name: QUEUE_OLDEST_MESSAGE_AGE_SECONDS,
-                labels: labels.clone(),
-                value: age,
-            },
-        ]
+        out.clear();
+        out.push(Gauge {
+            name: QUEUE_LENGTH,
+            labels: labels.clone(),
+            value: self.length as f64,
+        });
+        out.push(Gauge {
+            name: QUEUE_OLDEST_MESSAGE_AGE_SECONDS,
+            labels: labels.clone(),
+            value: age,
+        });
     }
 
     /// Human-readable values for the status: `length` and `oldestMessageAge`
