@@ -220,36 +220,99 @@ where
     R: RngCore + ?Sized,
     N: fmt::Display,
 {
+    // The first attempt is polled once in place. Only if it has to wait or
+    // fails does the rest (timeouts, backoff sleeps: a large state) run, in
+    // a boxed future, so the common case neither allocates nor carries
+    // timer state around.
+    let mut call = std::pin::pin!(f());
+    let first = match poll_once(call.as_mut()).await {
+        Some(Ok(v)) => return Ok(v),
+        Some(Err(e)) => FirstAttempt::Failed(e),
+        None => FirstAttempt::Waiting(call),
+    };
+    Box::pin(retry_after_first(policy, &op_name, rng, &mut f, first)).await
+}
+
+/// The first attempt of a [`retry_with_rng`], when it did not succeed at
+/// once.
+enum FirstAttempt<'a, Fut> {
+    /// Still running.
+    Waiting(std::pin::Pin<&'a mut Fut>),
+    /// Failed on its first poll.
+    Failed(ProviderError),
+}
+
+/// Polls `call` once: `Some` if it answered.
+async fn poll_once<Fut: Future>(mut call: std::pin::Pin<&mut Fut>) -> Option<Fut::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match call.as_mut().poll(cx) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// Waits for an attempt that did not answer on its first poll, bounded by
+/// the per-attempt timeout and the deadline (started by the first wait).
+async fn wait_for<T, Fut, N>(
+    policy: &RetryPolicy,
+    deadline: &mut Option<Option<Instant>>,
+    call: std::pin::Pin<&mut Fut>,
+    op_name: &N,
+    attempt: u32,
+) -> Result<T, ProviderError>
+where
+    Fut: Future<Output = Result<T, ProviderError>>,
+    N: fmt::Display,
+{
+    let d = *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
+    let limit = match d {
+        Some(d) => policy
+            .per_attempt_timeout
+            .min(d.saturating_duration_since(Instant::now())),
+        None => policy.per_attempt_timeout,
+    };
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::new(
+            ProviderErrorKind::Timeout,
+            format!("{op_name}: attempt {attempt} did not answer within {limit:?}"),
+        )),
+    }
+}
+
+/// The rest of a [`retry_with_rng`] after a first attempt that did not
+/// succeed at once.
+async fn retry_after_first<T, F, Fut, R, N>(
+    policy: &RetryPolicy,
+    op_name: &N,
+    rng: &mut R,
+    f: &mut F,
+    first: FirstAttempt<'_, Fut>,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+    R: RngCore + ?Sized,
+    N: fmt::Display,
+{
     let mut deadline: Option<Option<Instant>> = None;
     let max_attempts = policy.attempts();
-    let mut attempt: u32 = 0;
+    let mut attempt: u32 = 1;
+    let mut first = Some(first);
     loop {
-        attempt = attempt.saturating_add(1);
-        let mut call = std::pin::pin!(f());
-        let ready = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(match call.as_mut().poll(cx) {
-                std::task::Poll::Ready(r) => Some(r),
-                std::task::Poll::Pending => None,
-            })
-        })
-        .await;
-        let result = match ready {
-            Some(r) => r,
+        let result = match first.take() {
+            Some(FirstAttempt::Failed(e)) => Err(e),
+            Some(FirstAttempt::Waiting(call)) => {
+                wait_for(policy, &mut deadline, call, op_name, attempt).await
+            }
             None => {
-                let d =
-                    *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
-                let limit = match d {
-                    Some(d) => policy
-                        .per_attempt_timeout
-                        .min(d.saturating_duration_since(Instant::now())),
-                    None => policy.per_attempt_timeout,
-                };
-                match tokio::time::timeout(limit, call).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ProviderError::new(
-                        ProviderErrorKind::Timeout,
-                        format!("{op_name}: attempt {attempt} did not answer within {limit:?}"),
-                    )),
+                attempt = attempt.saturating_add(1);
+                let mut call = std::pin::pin!(f());
+                match poll_once(call.as_mut()).await {
+                    Some(r) => r,
+                    None => wait_for(policy, &mut deadline, call, op_name, attempt).await,
                 }
             }
         };
@@ -259,7 +322,7 @@ where
         };
         if !error.is_retryable() {
             return Err(give_up(
-                &op_name,
+                op_name,
                 attempt,
                 "the error is not retryable",
                 error,
@@ -267,7 +330,7 @@ where
         }
         if attempt >= max_attempts {
             let why = format!("no attempts left of max_attempts = {max_attempts}");
-            return Err(give_up(&op_name, attempt, &why, error));
+            return Err(give_up(op_name, attempt, &why, error));
         }
         let delay = policy.jittered_backoff(attempt, rng);
         let d = *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
@@ -278,7 +341,7 @@ where
                     "the next retry in {delay:?} would pass the deadline of {:?}",
                     policy.deadline
                 );
-                return Err(give_up(&op_name, attempt, &why, error));
+                return Err(give_up(op_name, attempt, &why, error));
             }
         }
         tokio::time::sleep(delay).await;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use karpenter_core::api::v1alpha1::Metric;
-use karpenter_core::producers::MetricSink;
+use karpenter_core::producers::{Labels, MetricSink};
 use karpenter_core::provider::{MetricSource, ProviderError, ProviderErrorKind, ProviderResult};
 
 /// What the store can resolve, for error messages.
@@ -333,7 +333,17 @@ struct StoreState {
     index: hashbrown::HashMap<SeriesKey, usize>,
     /// Query → its matches, valid until the set of series changes.
     resolved: hashbrown::HashMap<String, Result<Vec<usize>, QueryError>>,
+    /// Shared gauges ([`MetricSink::set_shared_gauge`]) by the addresses of
+    /// their name and labels → index into `series`. Each entry keeps its
+    /// labels alive, so an address cannot be reused for other labels
+    /// while it is a key.
+    by_address: hashbrown::HashMap<(usize, usize, usize), (Labels, usize)>,
 }
+
+/// Most shared-gauge entries kept; beyond it the cache starts over (labels
+/// rebuilt over and over, e.g. by producers re-added every tick, must not
+/// grow it without bound).
+const MAX_SHARED_GAUGES: usize = 100_000;
 
 impl StoreState {
     fn set(&mut self, name: &str, labels: &[(String, String)], value: f64) {
@@ -361,6 +371,35 @@ impl StoreState {
             value,
         });
         self.resolved.clear();
+    }
+
+    fn set_shared(&mut self, name: &'static str, labels: &Labels, value: f64) {
+        let key = (
+            name.as_ptr() as usize,
+            name.len(),
+            Arc::as_ptr(labels).cast::<u8>() as usize,
+        );
+        if let Some(&(_, i)) = self.by_address.get(&key)
+            && let Some(s) = self.series.get_mut(i)
+        {
+            s.value = value;
+            return;
+        }
+        self.set(name, labels, value);
+        let sorted = labels.windows(2).all(|w| w[0] <= w[1]);
+        let i = if sorted {
+            self.index.get(&SeriesRef(name, labels)).copied()
+        } else {
+            let mut v = labels.to_vec();
+            v.sort();
+            self.index.get(&SeriesRef(name, &v)).copied()
+        };
+        if let Some(i) = i {
+            if self.by_address.len() >= MAX_SHARED_GAUGES {
+                self.by_address.clear();
+            }
+            self.by_address.insert(key, (labels.clone(), i));
+        }
     }
 
     /// The value `query` selects, resolving and caching it on first use.
@@ -541,6 +580,10 @@ impl MetricSink for FakeMetricStore {
     fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64) {
         self.set(name, labels, value);
     }
+
+    fn set_shared_gauge(&self, name: &'static str, labels: &Labels, value: f64) {
+        self.lock().set_shared(name, labels, value);
+    }
 }
 
 #[async_trait]
@@ -671,5 +714,38 @@ mod tests {
         // A cached "no series" answer is dropped once the series appears.
         store.set("nope", &[], 5.0);
         assert_eq!(store.query("nope").unwrap(), 5.0);
+    }
+
+    #[test]
+    fn shared_gauges_land_on_the_same_series_as_plain_sets() {
+        use karpenter_core::producers::producer_labels;
+
+        let store = FakeMetricStore::new();
+        let a = producer_labels("a", "default");
+        store.set_shared_gauge("q", &a, 1.0);
+        store.set_shared_gauge("q", &a, 2.0); // the cached path
+        assert_eq!(store.query("q{name='a'}").unwrap(), 2.0);
+        // A plain set and a shared set with other labels allocations (same
+        // text) address the same series.
+        store.set("q", &a, 3.0);
+        assert_eq!(store.query("q{name='a'}").unwrap(), 3.0);
+        let a_again = producer_labels("a", "default");
+        store.set_shared_gauge("q", &a_again, 4.0);
+        assert_eq!(store.query("q{name='a'}").unwrap(), 4.0);
+        // Other labels, other name: other series.
+        let b = producer_labels("b", "default");
+        store.set_shared_gauge("q", &b, 5.0);
+        store.set_shared_gauge("r", &a, 6.0);
+        assert_eq!(store.query("q{name='a'}").unwrap(), 4.0);
+        assert_eq!(store.query("q{name='b'}").unwrap(), 5.0);
+        assert_eq!(store.query("r{name='a'}").unwrap(), 6.0);
+        assert_eq!(store.series().len(), 3);
+        // Labels dropped by their producer and reallocated (perhaps at the
+        // same address) for another producer still reach the right series.
+        drop(b);
+        let c = producer_labels("c", "default");
+        store.set_shared_gauge("q", &c, 7.0);
+        assert_eq!(store.query("q{name='c'}").unwrap(), 7.0);
+        assert_eq!(store.query("q{name='b'}").unwrap(), 5.0);
     }
 }

@@ -495,10 +495,7 @@ impl FakeNodeGroup {
     }
 
     fn settled(&self) -> MutexGuard<'_, State> {
-        let now = self.clock.now();
-        let mut s = self.lock();
-        s.settle(now);
-        s
+        self.settled_at(self.clock.now())
     }
 
     /// Nodes ready or launching (what the cloud is working towards).
@@ -533,6 +530,25 @@ impl FakeNodeGroup {
     /// (launches still to come are projected).
     pub fn ready_node_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
         self.settled().ready_node_seconds(from, to)
+    }
+
+    /// The state settled to `now`, for callers that already know the
+    /// clock's time (a simulation step, a queue advancing to it).
+    fn settled_at(&self, now: DateTime<Utc>) -> MutexGuard<'_, State> {
+        let mut s = self.lock();
+        s.settle(now);
+        s
+    }
+
+    /// [`ready`](Self::ready) when the clock shows `now`.
+    pub(crate) fn ready_at(&self, now: DateTime<Utc>) -> i32 {
+        self.settled_at(now).ready
+    }
+
+    /// [`ready_node_seconds`](Self::ready_node_seconds) over `[from, now)`
+    /// when the clock shows `now`.
+    pub(crate) fn ready_node_seconds_until(&self, from: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+        self.settled_at(now).ready_node_seconds(from, now)
     }
 
     /// Every call so far, oldest first (empty if recording is off).
@@ -616,8 +632,13 @@ impl FakeNodeGroup {
     }
 
     /// Records and returns the injected fault for `call`, if one fires.
-    fn begin(&self, s: &mut State, call: Call, replicas: Option<i32>) -> Option<Fault> {
-        let now = self.clock.now();
+    fn begin(
+        &self,
+        s: &mut State,
+        now: DateTime<Utc>,
+        call: Call,
+        replicas: Option<i32>,
+    ) -> Option<Fault> {
         s.settle(now);
         let fault = s.fault_for(call, now);
         if let Some(f) = fault
@@ -628,9 +649,8 @@ impl FakeNodeGroup {
         fault
     }
 
-    fn apply_set(&self, s: &mut State, replicas: i32) -> ProviderResult<()> {
+    fn apply_set(&self, s: &mut State, now: DateTime<Utc>, replicas: i32) -> ProviderResult<()> {
         let id = &self.id;
-        let now = self.clock.now();
         if let Some(b) = s.bounds
             && (replicas < b.min || replicas > b.max)
         {
@@ -675,10 +695,10 @@ impl NodeGroup for FakeNodeGroup {
     async fn set_replicas(&self, replicas: i32) -> ProviderResult<()> {
         let mut s = self.lock();
         let now = self.clock.now();
-        let fault = self.begin(&mut s, Call::SetReplicas, Some(replicas));
+        let fault = self.begin(&mut s, now, Call::SetReplicas, Some(replicas));
         match fault {
             Some(Fault::TimeoutAfterApplying) => {
-                let result = self.apply_set(&mut s, replicas);
+                let result = self.apply_set(&mut s, now, replicas);
                 let err = match result {
                     Ok(()) => self.fault_error(Call::SetReplicas, Fault::TimeoutAfterApplying),
                     Err(e) => e,
@@ -688,7 +708,7 @@ impl NodeGroup for FakeNodeGroup {
             }
             Some(f) => Err(self.fault_error(Call::SetReplicas, f)),
             None => {
-                let result = self.apply_set(&mut s, replicas);
+                let result = self.apply_set(&mut s, now, replicas);
                 s.record(
                     now,
                     Call::SetReplicas,
@@ -701,11 +721,12 @@ impl NodeGroup for FakeNodeGroup {
     }
 
     async fn replicas(&self) -> ProviderResult<NodeGroupReplicas> {
+        let now = self.clock.now();
         let mut s = self.lock();
-        if let Some(f) = self.begin(&mut s, Call::Replicas, None) {
+        if let Some(f) = self.begin(&mut s, now, Call::Replicas, None) {
             return Err(self.fault_error(Call::Replicas, f));
         }
-        s.record(self.clock.now(), Call::Replicas, None, None);
+        s.record(now, Call::Replicas, None, None);
         Ok(NodeGroupReplicas {
             desired: s.desired(),
             ready: s.ready,
@@ -713,11 +734,12 @@ impl NodeGroup for FakeNodeGroup {
     }
 
     async fn stabilized(&self) -> ProviderResult<Stabilization> {
+        let now = self.clock.now();
         let mut s = self.lock();
-        if let Some(f) = self.begin(&mut s, Call::Stabilized, None) {
+        if let Some(f) = self.begin(&mut s, now, Call::Stabilized, None) {
             return Err(self.fault_error(Call::Stabilized, f));
         }
-        s.record(self.clock.now(), Call::Stabilized, None, None);
+        s.record(now, Call::Stabilized, None, None);
         let (launching, terminating) = (s.launching_total, s.terminating_total);
         let message = match (launching, terminating) {
             (0, 0) => String::new(),
@@ -732,11 +754,12 @@ impl NodeGroup for FakeNodeGroup {
     }
 
     async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>> {
+        let now = self.clock.now();
         let mut s = self.lock();
-        if let Some(f) = self.begin(&mut s, Call::Bounds, None) {
+        if let Some(f) = self.begin(&mut s, now, Call::Bounds, None) {
             return Err(self.fault_error(Call::Bounds, f));
         }
-        s.record(self.clock.now(), Call::Bounds, None, None);
+        s.record(now, Call::Bounds, None, None);
         Ok(s.bounds)
     }
 }

@@ -158,7 +158,7 @@ impl QueueState {
         let capacity: f64 = self
             .consumers
             .iter()
-            .map(|(g, rate)| g.ready_node_seconds(from, to) * rate.max(0.0))
+            .map(|(g, rate)| g.ready_node_seconds_until(from, to) * rate.max(0.0))
             .sum::<f64>()
             + self.consume_carry;
         let whole = capacity.floor();
@@ -266,6 +266,12 @@ impl FakeQueue {
         drop(self.advanced());
     }
 
+    /// Advances the queue to `now`, the clock's time (a simulation step
+    /// knows it).
+    pub(crate) fn advance_to(&self, now: DateTime<Utc>) {
+        self.lock().advance(now);
+    }
+
     /// Adds `messages` now.
     pub fn push(&self, messages: u64) {
         let now = self.clock.now();
@@ -289,7 +295,12 @@ impl FakeQueue {
 
     /// Messages waiting now and the age of the oldest, read together.
     pub fn length_and_oldest_age(&self) -> (u64, Option<Duration>) {
-        let now = self.clock.now();
+        self.length_and_oldest_age_at(self.clock.now())
+    }
+
+    /// [`length_and_oldest_age`](Self::length_and_oldest_age) when the
+    /// clock shows `now`.
+    pub(crate) fn length_and_oldest_age_at(&self, now: DateTime<Utc>) -> (u64, Option<Duration>) {
         let mut s = self.lock();
         s.advance(now);
         let age = s

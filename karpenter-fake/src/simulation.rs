@@ -824,7 +824,7 @@ impl Simulation {
         let now = self.next;
         self.clock.set(now);
         for q in &self.queues {
-            q.advance();
+            q.advance_to(now);
         }
         if !self.hooks.is_empty() {
             let ctx = StepContext {
@@ -903,7 +903,7 @@ impl Simulation {
         let ready_of = |j: usize| -> Option<i32> {
             let fake = self.plan.groups.get(j).and_then(|g| g.fake);
             match fake.and_then(|f| self.node_groups.get(f)) {
-                Some(g) => Some(g.ready()),
+                Some(g) => Some(g.ready_at(now)),
                 None => sngs
                     .get(j)
                     .and_then(|s| s.status.as_ref())
@@ -919,7 +919,7 @@ impl Simulation {
             g.record(now, desired, ready, tick_seconds);
         }
         for (q, stats) in self.queues.iter().zip(self.stats.queues.iter_mut()) {
-            let (length, oldest) = q.length_and_oldest_age();
+            let (length, oldest) = q.length_and_oldest_age_at(now);
             stats.peak_length = stats.peak_length.max(length);
             stats.longest_wait = stats.longest_wait.max(oldest.unwrap_or_default());
         }

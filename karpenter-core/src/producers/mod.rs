@@ -90,12 +90,22 @@ pub struct Gauge {
 pub trait MetricSink: Send + Sync {
     /// Sets the gauge `name` with `labels` to `value`, creating it if needed.
     fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64);
+
+    /// [`set_gauge`](Self::set_gauge) for a [`Gauge`], whose name is a
+    /// constant and whose labels are shared: what [`export`] (and so the
+    /// runner, every tick) calls. The same gauge comes back with the same
+    /// `name` and `labels` allocations, so a sink may keep `labels` (a
+    /// reference count) and key a cache by their address instead of
+    /// hashing their text. The default forwards to `set_gauge`.
+    fn set_shared_gauge(&self, name: &'static str, labels: &Labels, value: f64) {
+        self.set_gauge(name, labels, value);
+    }
 }
 
 /// Sets every gauge of `gauges` in `sink`.
 pub fn export(sink: &dyn MetricSink, gauges: &[Gauge]) {
     for g in gauges {
-        sink.set_gauge(g.name, &g.labels, g.value);
+        sink.set_shared_gauge(g.name, &g.labels, g.value);
     }
 }
 
