@@ -280,6 +280,15 @@ impl AutoscalerEntry {
     }
 }
 
+/// `"set replicas to {n} of {describe}"`, formatted only if an error needs it.
+struct SetReplicasOp<'a>(i32, &'a str);
+
+impl fmt::Display for SetReplicasOp<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "set replicas to {} of {}", self.0, self.1)
+    }
+}
+
 /// A ScalableNodeGroup, its cached cloud handle, and text built once.
 struct NodeGroupEntry {
     object: ScalableNodeGroup,
@@ -717,20 +726,28 @@ impl Runner {
         }
     }
 
-    /// The node group's handle, built once through the registry.
-    fn handle(&mut self, j: usize) -> Result<Arc<dyn NodeGroup>, String> {
-        let Some(entry) = self.node_groups.get_mut(j) else {
+    /// Node group `j` and its handle, built once through the registry (an
+    /// associated function over the fields it needs, so that a caller may
+    /// hold the result and `&self.retry` across a call).
+    fn handle_of<'a>(
+        node_groups: &'a mut [NodeGroupEntry],
+        registry: &ProviderRegistry,
+        j: usize,
+    ) -> Result<(&'a dyn NodeGroup, &'a NodeGroupEntry), String> {
+        let Some(entry) = node_groups.get_mut(j) else {
             return Err("the node group was removed".to_string());
         };
-        if let Some(h) = &entry.handle {
-            return Ok(h.clone());
+        if entry.handle.is_none() {
+            let built = registry
+                .node_group(&entry.object.spec)
+                .map_err(|e| e.to_string())?;
+            entry.handle = Some(built);
         }
-        let built = self
-            .registry
-            .node_group(&entry.object.spec)
-            .map_err(|e| e.to_string())?;
-        entry.handle = Some(built.clone());
-        Ok(built)
+        let entry: &'a NodeGroupEntry = entry;
+        match &entry.handle {
+            Some(handle) => Ok((handle.as_ref(), entry)),
+            None => Err("the node group has no cloud handle".to_string()),
+        }
     }
 
     /// The cloud's replicas of node group `j`, read once per tick.
@@ -742,13 +759,10 @@ impl Runner {
         if let Some(Some(r)) = observed.get(j) {
             return r.clone();
         }
-        let result = match self.handle(j) {
-            Ok(handle) => {
-                let op = self.node_groups.get(j).map_or("", |e| e.get_op.as_str());
-                retry(&self.retry, op, || handle.replicas())
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+        let result = match Self::handle_of(&mut self.node_groups, &self.registry, j) {
+            Ok((handle, entry)) => retry(&self.retry, entry.get_op.as_str(), || handle.replicas())
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         if let Some(slot) = observed.get_mut(j) {
@@ -984,33 +998,29 @@ impl Runner {
         let write: Result<Option<i32>, String> = match &replicas {
             Err(e) => Err(e.clone()),
             Ok(r) if r.desired == want => Ok(None),
-            Ok(r) => match self.handle(j) {
+            Ok(r) => match Self::handle_of(&mut self.node_groups, &self.registry, j) {
                 Err(e) => Err(e),
-                Ok(handle) => {
-                    let op = match self.node_groups.get(j) {
-                        Some(e) => format!("set replicas to {want} of {}", e.describe),
-                        None => String::new(),
-                    };
-                    retry(&self.retry, &op, || handle.set_replicas(want))
+                Ok((handle, entry)) => {
+                    let op = SetReplicasOp(want, &entry.describe);
+                    retry(&self.retry, op, || handle.set_replicas(want))
                         .await
                         .map(|()| Some(r.desired))
                         .map_err(|e| e.to_string())
                 }
             },
         };
-        let stabilization: Option<Result<Stabilization, String>> = match (&write, self.handle(j)) {
-            (Ok(_), Ok(handle)) => {
-                let op = self
-                    .node_groups
-                    .get(j)
-                    .map_or("", |e| e.stabilized_op.as_str());
-                Some(
-                    retry(&self.retry, op, || handle.stabilized())
-                        .await
-                        .map_err(|e| e.to_string()),
-                )
-            }
-            _ => None,
+        let stabilization: Option<Result<Stabilization, String>> = match &write {
+            Ok(_) => match Self::handle_of(&mut self.node_groups, &self.registry, j) {
+                Ok((handle, entry)) => Some(
+                    retry(&self.retry, entry.stabilized_op.as_str(), || {
+                        handle.stabilized()
+                    })
+                    .await
+                    .map_err(|e| e.to_string()),
+                ),
+                Err(_) => None,
+            },
+            Err(_) => None,
         };
 
         let Some(entry) = self.node_groups.get_mut(j) else {

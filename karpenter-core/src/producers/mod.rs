@@ -382,13 +382,9 @@ pub(crate) async fn evaluate_cached(
             what: format!("reading queue {}/{}", q.type_, q.id),
             error,
         };
-        let queue = match &cache.queue {
-            Some(queue) => queue.clone(),
-            None => {
-                let queue = ctx.providers.queue(q).map_err(provider_err)?;
-                cache.queue = Some(queue.clone());
-                queue
-            }
+        let queue = match &mut cache.queue {
+            Some(queue) => &*queue,
+            empty => &*empty.insert(ctx.providers.queue(q).map_err(provider_err)?),
         };
         let length = retry(&ctx.retry, QueueOp("queue length", q), || queue.length())
             .await
