@@ -26,6 +26,10 @@
 //! Nothing here knows about Kubernetes: the controllers in `karpenter-k8s`
 //! and the simulation in `karpenter-fake` drive the same code.
 //!
+//! A caller that ticks in a loop should use [`Runner::tick_into`] with one
+//! [`TickReport`] it keeps: the report's storage (observations, decisions,
+//! gauges) is then reused from tick to tick instead of allocated anew.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use chrono::{TimeZone, Utc};

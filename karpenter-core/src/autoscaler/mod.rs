@@ -389,7 +389,7 @@ impl<A: Algorithm> Autoscaler<A> {
                 reasons::SCALING_ACTIVE,
                 false,
                 reasons::SCALING_DISABLED,
-                "scaling is disabled since the replica count of the target is zero".to_string(),
+                "scaling is disabled since the replica count of the target is zero",
             );
             explanation.push(Step::Paused);
             current
@@ -724,7 +724,7 @@ fn normalize(
                 reasons::SCALING_LIMITED,
                 false,
                 reasons::DESIRED_WITHIN_RANGE,
-                "the desired count is within the acceptable range".to_string(),
+                "the desired count is within the acceptable range",
             );
             s
         }
