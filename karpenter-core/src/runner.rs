@@ -798,7 +798,7 @@ impl Runner {
         i: usize,
         observed: &mut Observed,
     ) -> Result<(usize, NodeGroupReplicas), String> {
-        let Some(entry) = self.autoscalers.get(i) else {
+        let Some(entry) = self.autoscalers.get_mut(i) else {
             return Err("the autoscaler was removed".to_string());
         };
         let target = &entry.object.spec.scale_target_ref;
@@ -812,21 +812,15 @@ impl Runner {
             Some((version, j)) if version == self.node_groups_version => j,
             _ => {
                 let j = self.node_group_index.get(&entry.target_key).copied();
-                if let Some(entry) = self.autoscalers.get_mut(i) {
-                    entry.target_index = Some((self.node_groups_version, j));
-                }
+                entry.target_index = Some((self.node_groups_version, j));
                 j
             }
         };
-        let Some(entry) = self.autoscalers.get(i) else {
-            return Err("the autoscaler was removed".to_string());
-        };
-        let ns = namespace(&entry.object.metadata);
-        let target = &entry.object.spec.scale_target_ref;
         let Some(j) = j else {
             return Err(format!(
-                "spec.scaleTargetRef names ScalableNodeGroup {:?}, which does not exist in namespace {ns:?}; create it or fix spec.scaleTargetRef.name",
-                target.name
+                "spec.scaleTargetRef names ScalableNodeGroup {:?}, which does not exist in namespace {:?}; create it or fix spec.scaleTargetRef.name",
+                entry.object.spec.scale_target_ref.name,
+                namespace(&entry.object.metadata)
             ));
         };
         match self.observe(j, observed).await {

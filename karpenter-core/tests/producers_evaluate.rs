@@ -4,17 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use karpenter_core::api::v1alpha1::{ConditionStatus, MetricsProducer};
 use karpenter_core::cluster::{ClusterSnapshot, ClusterState, MockClusterState, Node, Resources};
-use karpenter_core::producers::{MetricSink, ProducerContext, ProducerError, evaluate, export};
+use karpenter_core::producers::{ProducerContext, ProducerError, evaluate, export};
 use karpenter_core::provider::{
     MockCloudProvider, MockQueue, ProviderError, ProviderErrorKind, ProviderRegistry, Queue,
 };
 use karpenter_core::retry::{RetryPolicy, Retrying};
+
+mod common;
+use common::Recorder;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap()
@@ -364,21 +367,6 @@ async fn exactly_one_producer_kind_and_a_name_are_required() {
         matches!(&err, ProducerError::InvalidSpec { field, .. } if field == "metadata.name"),
         "{err}"
     );
-}
-
-/// One recorded `set_gauge` call: name, labels, value.
-type Sample = (String, Vec<(String, String)>, f64);
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Sample>>);
-
-impl MetricSink for Recorder {
-    fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((name.to_string(), labels.to_vec(), value));
-    }
 }
 
 #[tokio::test]

@@ -13,7 +13,6 @@ use karpenter_core::api::v1alpha1::{
 };
 use karpenter_core::autoscaler::Observation;
 use karpenter_core::cluster::{ClusterSnapshot, MockClusterState};
-use karpenter_core::producers::MetricSink;
 use karpenter_core::provider::{
     MetricSource, MockCloudProvider, MockMetricSource, MockNodeGroup, MockQueue, NodeGroup,
     NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderRegistry, Queue, Stabilization,
@@ -21,24 +20,11 @@ use karpenter_core::provider::{
 use karpenter_core::retry::RetryPolicy;
 use karpenter_core::runner::{Rescale, Runner, TickReport};
 
+mod common;
+use common::Recorder;
+
 fn t(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
-}
-
-/// One gauge sample: name, labels, value.
-type Sample = (String, Vec<(String, String)>, f64);
-
-/// Records every gauge set.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Sample>>);
-
-impl MetricSink for Recorder {
-    fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((name.to_string(), labels.to_vec(), value));
-    }
 }
 
 fn autoscaler(min: i32, max: i32, target_type: &str, target: f64) -> HorizontalAutoscaler {

@@ -346,7 +346,9 @@ struct StoreState {
 const MAX_SHARED_GAUGES: usize = 100_000;
 
 impl StoreState {
-    fn set(&mut self, name: &str, labels: &[(String, String)], value: f64) {
+    /// Sets the series `name{labels}`, creating it if needed; returns its
+    /// index in `series`.
+    fn set(&mut self, name: &str, labels: &[(String, String)], value: f64) -> usize {
         let sorted = labels.windows(2).all(|w| w[0] <= w[1]);
         let owned;
         let key: &[(String, String)] = if sorted {
@@ -361,7 +363,7 @@ impl StoreState {
             if let Some(s) = self.series.get_mut(i) {
                 s.value = value;
             }
-            return;
+            return i;
         }
         let i = self.series.len();
         self.index.insert((name.to_string(), key.to_vec()), i);
@@ -371,6 +373,7 @@ impl StoreState {
             value,
         });
         self.resolved.clear();
+        i
     }
 
     fn set_shared(&mut self, name: &'static str, labels: &Labels, value: f64) {
@@ -385,21 +388,11 @@ impl StoreState {
             s.value = value;
             return;
         }
-        self.set(name, labels, value);
-        let sorted = labels.windows(2).all(|w| w[0] <= w[1]);
-        let i = if sorted {
-            self.index.get(&SeriesRef(name, labels)).copied()
-        } else {
-            let mut v = labels.to_vec();
-            v.sort();
-            self.index.get(&SeriesRef(name, &v)).copied()
-        };
-        if let Some(i) = i {
-            if self.by_address.len() >= MAX_SHARED_GAUGES {
-                self.by_address.clear();
-            }
-            self.by_address.insert(key, (labels.clone(), i));
+        let i = self.set(name, labels, value);
+        if self.by_address.len() >= MAX_SHARED_GAUGES {
+            self.by_address.clear();
         }
+        self.by_address.insert(key, (labels.clone(), i));
     }
 
     /// The value `query` selects, resolving and caching it on first use.
@@ -425,6 +418,18 @@ impl StoreState {
             })
     }
 
+    /// The labels of the series at `indices`, rendered and sorted (for
+    /// error messages).
+    fn rendered_labels(&self, indices: &[usize]) -> Vec<String> {
+        let mut shown: Vec<String> = indices
+            .iter()
+            .filter_map(|&i| self.series.get(i))
+            .map(|s| render_labels(&s.labels))
+            .collect();
+        shown.sort();
+        shown
+    }
+
     fn resolve(&self, query: &str) -> Result<Vec<usize>, QueryError> {
         let selector = Selector::parse(query)?;
         let same_name: Vec<usize> = (0..self.series.len())
@@ -447,12 +452,7 @@ impl StoreState {
             let known = if same_name.is_empty() {
                 format!("the store has no series named {}", selector.metric)
             } else {
-                let mut shown: Vec<String> = same_name
-                    .iter()
-                    .filter_map(|&i| self.series.get(i))
-                    .map(|s| render_labels(&s.labels))
-                    .collect();
-                shown.sort();
+                let mut shown = self.rendered_labels(&same_name);
                 let more = shown.len().saturating_sub(5);
                 shown.truncate(5);
                 let mut known = format!(
@@ -471,12 +471,7 @@ impl StoreState {
             });
         }
         if matched.len() > 1 {
-            let mut shown: Vec<String> = matched
-                .iter()
-                .filter_map(|&i| self.series.get(i))
-                .map(|s| render_labels(&s.labels))
-                .collect();
-            shown.sort();
+            let mut shown = self.rendered_labels(&matched);
             shown.truncate(3);
             return Err(QueryError::SeveralSeries {
                 query: query.to_string(),

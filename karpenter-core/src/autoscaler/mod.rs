@@ -380,7 +380,6 @@ impl<A: Algorithm> Autoscaler<A> {
         decision.desired_replicas = current;
         decision.current_replicas = current;
         decision.metrics.clear();
-        decision.history = ScalingHistory::default();
         decision.error = None;
 
         let desired = if current == 0 && min != 0 {
