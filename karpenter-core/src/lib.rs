@@ -52,3 +52,8 @@ pub mod retry;
 pub mod runner;
 
 pub use error::Error;
+
+/// The `#[async_trait]` attribute the provider traits are declared with:
+/// put it on your `impl NodeGroup for ...` (and the other SPI traits), so
+/// you do not need a direct dependency on the `async-trait` crate.
+pub use async_trait::async_trait;

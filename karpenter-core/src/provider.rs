@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::api::v1alpha1::{Metric, QueueSpec, ScalableNodeGroupSpec};
+use crate::cluster::{Resources, Taint};
 
 /// What kind of failure a provider call had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,22 +57,65 @@ impl ProviderErrorKind {
 }
 
 /// An error from a provider call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// It keeps its [`kind`](Self::kind) (and so whether retrying can help) and
+/// its underlying cause (an SDK or HTTP error, reachable through
+/// [`std::error::Error::source`]) all the way to the report and the status
+/// condition. Two errors are equal when their kind and message are.
+///
+/// ```
+/// use std::error::Error as _;
+/// use karpenter_core::provider::{ProviderError, ProviderErrorKind};
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+/// let err = ProviderError::new(ProviderErrorKind::Timeout, "reading queue orders timed out")
+///     .with_source(io);
+/// assert!(err.is_retryable());
+/// assert_eq!(err.source().unwrap().to_string(), "connect timed out");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ProviderError {
     /// What kind of failure.
     pub kind: ProviderErrorKind,
     /// What failed, naming the object, and what to do about it.
     pub message: String,
+    /// The underlying cause, if there is one (shared, so the error stays
+    /// cheap to clone).
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
+impl PartialEq for ProviderError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for ProviderError {}
+
 impl ProviderError {
-    /// An error of `kind` with `message`.
+    /// An error of `kind` with `message` and no underlying cause.
     pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same error, caused by `source` (kept for
+    /// [`std::error::Error::source`]).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The same error with `context` prepended to its message (kind and
+    /// source kept), e.g. the object and call it came from.
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
     }
 
     /// Whether a later retry of the same call may succeed.
@@ -110,7 +154,80 @@ pub struct ReplicaBounds {
     pub max: i32,
 }
 
+/// The node a scale-up of a node group would add: what it offers pods
+/// (allocatable cpu, memory and pods), its labels and its taints.
+///
+/// Producers that reason about pending pods use it to know whether a pod
+/// would fit a group, also when the group has no node yet (scale from zero).
+///
+/// ```
+/// use karpenter_core::cluster::{Resources, Taint, TaintEffect};
+/// use karpenter_core::provider::NodeTemplate;
+///
+/// let gpu = NodeTemplate::new(Resources::new(8_000, 32 << 30, 110))
+///     .label("node.kubernetes.io/instance-type", "g5.2xlarge")
+///     .taint(Taint { key: "nvidia.com/gpu".into(), value: String::new(), effect: TaintEffect::NoSchedule });
+/// assert_eq!(gpu.labels["node.kubernetes.io/instance-type"], "g5.2xlarge");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeTemplate {
+    /// What pods may request on one node.
+    pub allocatable: Resources,
+    /// Node labels.
+    pub labels: BTreeMap<String, String>,
+    /// Node taints.
+    pub taints: Vec<Taint>,
+}
+
+impl NodeTemplate {
+    /// Nodes with `allocatable` and no labels or taints.
+    pub fn new(allocatable: Resources) -> Self {
+        Self {
+            allocatable,
+            ..Self::default()
+        }
+    }
+
+    /// Adds the label `key=value`.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a taint.
+    pub fn taint(mut self, taint: Taint) -> Self {
+        self.taints.push(taint);
+        self
+    }
+}
+
 /// A group of nodes whose size can be set.
+///
+/// # Contract
+///
+/// Every implementation (checked by `karpenter_fake::conformance`):
+/// - [`set_replicas`](Self::set_replicas) is **idempotent**: setting the
+///   size the group already wants is `Ok` (or, while the cloud is still
+///   applying an earlier change, a retryable error such as
+///   [`ProviderErrorKind::Unavailable`] saying so; the caller keeps its
+///   intent and tries again). A size outside the cloud's own bounds is
+///   **reported, never clamped**: [`ProviderErrorKind::OutOfBounds`], naming
+///   both bounds. A negative size is `OutOfBounds` too.
+/// - [`replicas`](Self::replicas) reports `desired` (what the cloud works
+///   towards, i.e. the last accepted `set_replicas`) and `ready` (nodes that
+///   can run pods), with `0 <= ready`. Right after a scale-up `ready` may
+///   lag `desired` for as long as nodes take to launch.
+/// - [`stabilized`](Self::stabilized) is `false` (with a message saying
+///   what is in flight) while nodes launch or terminate, `true` otherwise.
+/// - [`bounds`](Self::bounds) and [`template`](Self::template) are
+///   optional: the defaults answer `None`.
+/// - Errors carry a [`ProviderErrorKind`]: throttling, timeouts, 5xx and
+///   insufficient capacity are retryable; not found, invalid id, access
+///   denied and out of bounds are not. Messages name the group.
+///
+/// Implement it with `#[async_trait]` (re-exported as
+/// [`crate::async_trait`]): a plain `async fn` in the impl does not match
+/// the trait's boxed futures (error E0195).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait NodeGroup: Send + Sync {
@@ -122,7 +239,14 @@ pub trait NodeGroup: Send + Sync {
     /// Whether the group is done adding or removing nodes.
     async fn stabilized(&self) -> ProviderResult<Stabilization>;
     /// The bounds the cloud enforces, if it has any.
-    async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>>;
+    async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>> {
+        Ok(None)
+    }
+    /// The node a scale-up would add, if the provider knows it (needed to
+    /// scale from zero on pending pods). Default: `None`.
+    async fn template(&self) -> ProviderResult<Option<NodeTemplate>> {
+        Ok(None)
+    }
 }
 
 /// A message queue.

@@ -550,6 +550,13 @@ impl<P: NodeGroup + ?Sized> NodeGroup for Retrying<P> {
     async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>> {
         retry(&self.policy, self.op("get bounds"), || self.inner.bounds()).await
     }
+
+    async fn template(&self) -> ProviderResult<Option<crate::provider::NodeTemplate>> {
+        retry(&self.policy, self.op("get node template"), || {
+            self.inner.template()
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -11,43 +11,10 @@ use chrono::{DateTime, Utc};
 use karpenter_core::cluster::{
     ClusterSnapshot, ClusterState, Node, Pod, PodPhase, Resources, Taint, TaintEffect, Toleration,
 };
-use karpenter_core::provider::ProviderError;
+use karpenter_core::provider::{NodeTemplate, ProviderError};
 
 use crate::clock::{SimClock, span};
 use crate::node_group::FakeNodeGroup;
-
-/// What every node of a node group looks like.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NodeTemplate {
-    /// What pods may request on one node.
-    pub allocatable: Resources,
-    /// Node labels.
-    pub labels: BTreeMap<String, String>,
-    /// Node taints.
-    pub taints: Vec<Taint>,
-}
-
-impl NodeTemplate {
-    /// Nodes with `allocatable` and no labels or taints.
-    pub fn new(allocatable: Resources) -> Self {
-        Self {
-            allocatable,
-            ..Self::default()
-        }
-    }
-
-    /// Adds the label `key=value`.
-    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.labels.insert(key.into(), value.into());
-        self
-    }
-
-    /// Adds a taint.
-    pub fn taint(mut self, taint: Taint) -> Self {
-        self.taints.push(taint);
-        self
-    }
-}
 
 /// A pod waiting to be scheduled: phase `Pending`, unbound, with `requests`
 /// (its `pods` request is set to 1).

@@ -98,8 +98,10 @@ mod simulation;
 mod timeline;
 
 pub use clock::SimClock;
-pub use cluster::{FakeCluster, NodeTemplate, ScheduleOutcome, pending_pod};
+pub use cluster::{FakeCluster, ScheduleOutcome, pending_pod};
 pub use error::SimError;
+/// Core's node template, re-exported for the fakes' builders.
+pub use karpenter_core::provider::NodeTemplate;
 pub use manifests::Manifests;
 pub use metric_store::{FakeMetricStore, QueryError, Selector, SeriesSample};
 pub use node_group::{Call, CallRecord, FakeNodeGroup, FakeNodeGroupBuilder, Fault};

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use karpenter_core::provider::{
-    NodeGroup, NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderResult, ReplicaBounds,
-    Stabilization,
+    NodeGroup, NodeGroupReplicas, NodeTemplate, ProviderError, ProviderErrorKind, ProviderResult,
+    ReplicaBounds, Stabilization,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -108,9 +108,17 @@ pub struct FakeNodeGroupBuilder {
     replicas: i32,
     seed: u64,
     record_calls: bool,
+    template: Option<NodeTemplate>,
 }
 
 impl FakeNodeGroupBuilder {
+    /// The node a scale-up adds, answered by [`NodeGroup::template`]
+    /// (default: none, as for a provider that cannot tell).
+    pub fn template(mut self, template: NodeTemplate) -> Self {
+        self.template = Some(template);
+        self
+    }
+
     /// Time from `set_replicas` until a new node is ready (default 60 s).
     pub fn launch_delay(mut self, delay: Duration) -> Self {
         self.launch_delay = delay;
@@ -197,6 +205,7 @@ impl FakeNodeGroupBuilder {
         FakeNodeGroup {
             id: Arc::from(self.id.as_str()),
             clock: clock.clone(),
+            template: self.template.map(Arc::new),
             state: Arc::new(Mutex::new(state)),
         }
     }
@@ -465,6 +474,7 @@ fn insert_sorted(queue: &mut VecDeque<(DateTime<Utc>, i32)>, entry: (DateTime<Ut
 pub struct FakeNodeGroup {
     id: Arc<str>,
     clock: SimClock,
+    template: Option<Arc<NodeTemplate>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -482,6 +492,7 @@ impl FakeNodeGroup {
             replicas: 0,
             seed: 0,
             record_calls: true,
+            template: None,
         }
     }
 
@@ -761,6 +772,10 @@ impl NodeGroup for FakeNodeGroup {
         }
         s.record(now, Call::Bounds, None, None);
         Ok(s.bounds)
+    }
+
+    async fn template(&self) -> ProviderResult<Option<NodeTemplate>> {
+        Ok(self.template.as_deref().cloned())
     }
 }
 
