@@ -36,9 +36,11 @@
 //! - [`cluster`]: the read-only snapshot of nodes and pods producers see;
 //! - [`producers`]: MetricsProducers as computations that export gauges;
 //! - [`autoscaler`]: the decision (pure, deterministic, explained);
-//! - [`provider`]: the SPI clouds implement, and their registry;
-//!   [`retry`]: the one retry helper every provider call goes through;
-//! - [`runner`]: one tick of the whole loop, producers → decisions → node groups;
+//! - [`provider`]: the SPI clouds implement, and their registry, which
+//!   wraps every handle in [`retry`]'s retries and timeouts;
+//! - [`reconcile`]: one reconcile function per object kind, what the
+//!   Kubernetes controllers and the in-memory driver both call;
+//! - [`runner`]: the in-memory driver, one tick of the whole loop;
 //! - [`clock`], [`error`].
 
 pub mod api;
@@ -48,6 +50,7 @@ pub mod cluster;
 pub mod error;
 pub mod producers;
 pub mod provider;
+pub mod reconcile;
 pub mod retry;
 pub mod runner;
 

@@ -1,28 +1,35 @@
-//! The one retry helper every provider call goes through: bounded
-//! exponential backoff with jitter, a timeout on every attempt, and an
-//! overall deadline.
+//! Retries and timeouts for provider calls, as wrappers around the SPI
+//! traits (tower style), applied once where the
+//! [`ProviderRegistry`](crate::provider::ProviderRegistry) builds a handle.
 //!
-//! Only errors that say they are retryable ([`ProviderError::is_retryable`]:
-//! throttling, timeouts, 5xx, insufficient capacity) are retried; anything
-//! else (not found, invalid id, access denied) is returned at once. Retry is a
-//! wrapper around a call, not code inside every provider: use [`retry`] around
-//! one call, or wrap a whole provider object in [`Retrying`], which
-//! implements the same SPI trait.
+//! - [`Retrying`] retries calls that fail with a retryable error
+//!   ([`ProviderError::is_retryable`]: throttling, timeouts, 5xx,
+//!   insufficient capacity) with bounded exponential backoff and jitter,
+//!   within an overall deadline. Anything else (not found, invalid id, access
+//!   denied, out of bounds) is returned at once.
+//! - [`Timeout`] turns a call that does not answer in time into a retryable
+//!   [`ProviderErrorKind::Timeout`].
+//!
+//! Both wait through a [`Clock`], so a simulation on a
+//! [`ManualClock`](crate::clock::ManualClock) spends simulated time, not
+//! wall time, on backoff. [`retry`] is the one loop both the wrapper and any
+//! other caller use.
 //!
 //! ```
+//! use std::sync::Arc;
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
+//! use chrono::{TimeZone, Utc};
+//! use karpenter_core::clock::{Clock, ManualClock};
 //! use karpenter_core::provider::{ProviderError, ProviderErrorKind};
 //! use karpenter_core::retry::{retry, RetryPolicy};
 //!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let policy = RetryPolicy {
-//!     initial_backoff: Duration::from_millis(1),
-//!     ..RetryPolicy::default().with_seed(7)
-//! };
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+//! let policy = RetryPolicy { jitter: 0.0, ..RetryPolicy::default() };
 //! let calls = AtomicU32::new(0);
 //! // Throttled once, then answers.
-//! let length = retry(&policy, "queue length of orders", || async {
+//! let length = retry(&policy, &clock, "queue length of orders", || async {
 //!     if calls.fetch_add(1, Ordering::SeqCst) == 0 {
 //!         Err(ProviderError::new(ProviderErrorKind::Throttled, "slow down"))
 //!     } else {
@@ -31,7 +38,9 @@
 //! })
 //! .await;
 //! assert_eq!(length, Ok(42));
-//! assert_eq!(calls.load(Ordering::SeqCst), 2);
+//! // One backoff of 200 ms passed on the simulated clock.
+//! assert_eq!(clock.now(), Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+//!     + chrono::Duration::milliseconds(200));
 //! # });
 //! ```
 
@@ -42,14 +51,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::TimeDelta;
 use rand::{Rng, RngCore};
-use tokio::time::Instant;
 
 use crate::api::v1alpha1::Metric;
+use crate::clock::Clock;
 use crate::cluster::{ClusterSnapshot, ClusterState};
 use crate::provider::{
-    MetricSource, NodeGroup, NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderResult,
-    Queue, ReplicaBounds, Stabilization,
+    MetricSource, NodeGroup, NodeGroupReplicas, NodeTemplate, ProviderError, ProviderErrorKind,
+    ProviderResult, Queue, ReplicaBounds, Scale, ScaleTarget, Stabilization,
 };
 
 /// How often, how patiently and for how long to retry a provider call.
@@ -62,13 +72,17 @@ use crate::provider::{
 /// Out-of-range values never panic: `max_attempts` 0 acts as 1, a
 /// `multiplier` below 1 (or NaN) acts as 1, and `jitter` is clamped into
 /// `[0, 1]`.
+///
+/// The defaults fit the 15 s sync period: retries end within 8 s, so with a
+/// [`Timeout`] of 5 s on the last attempt a reconcile is done before the next
+/// one is due. Use [`RetryPolicy::within`] for another period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included. Default 5.
     pub max_attempts: u32,
     /// Delay before the first retry. Default 200 ms.
     pub initial_backoff: Duration,
-    /// Largest delay between two attempts. Default 10 s.
+    /// Largest delay between two attempts. Default 4 s.
     pub max_backoff: Duration,
     /// Growth of the delay from one retry to the next. Default 2.
     pub multiplier: f64,
@@ -76,12 +90,8 @@ pub struct RetryPolicy {
     /// 0.2 (a 1 s backoff sleeps between 0.8 s and 1 s). Spreads the retries
     /// of many controllers that were throttled at the same moment.
     pub jitter: f64,
-    /// Longest one attempt may take before it counts as a retryable
-    /// [`ProviderErrorKind::Timeout`]. Default 10 s.
-    pub per_attempt_timeout: Duration,
-    /// Longest all attempts and sleeps together may take. No sleep goes past
-    /// it, and the last attempt's timeout is shortened to end at it.
-    /// Default 30 s.
+    /// Longest all attempts and sleeps together may take, measured from the
+    /// first attempt: no backoff sleep ends at or past it. Default 8 s.
     pub deadline: Duration,
     /// Seed of the jitter; `None` draws a fresh seed per call. Set it for
     /// reproducible runs (tests, simulations).
@@ -93,23 +103,42 @@ impl Default for RetryPolicy {
         Self {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(4),
             multiplier: 2.0,
             jitter: 0.2,
-            per_attempt_timeout: Duration::from_secs(10),
-            deadline: Duration::from_secs(30),
+            deadline: Duration::from_secs(8),
             seed: None,
         }
     }
 }
 
 impl RetryPolicy {
-    /// One attempt, no retries, with the default timeouts.
+    /// One attempt, no retries.
     pub fn no_retries() -> Self {
         Self {
             max_attempts: 1,
             ..Self::default()
         }
+    }
+
+    /// The same policy with its deadline (and largest backoff) cut so that
+    /// retries end within half of `sync_period`, leaving the other half for
+    /// the last attempt's timeout and the rest of the reconcile: a failure
+    /// that outlasts it is retried by the next reconcile, not by this one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use karpenter_core::retry::RetryPolicy;
+    ///
+    /// let p = RetryPolicy::default().within(Duration::from_secs(10));
+    /// assert_eq!(p.deadline, Duration::from_secs(5));
+    /// assert!(p.max_backoff <= p.deadline);
+    /// ```
+    pub fn within(mut self, sync_period: Duration) -> Self {
+        let half = sync_period / 2;
+        self.deadline = self.deadline.min(half);
+        self.max_backoff = self.max_backoff.min(half);
+        self
     }
 
     /// The same policy with deterministic jitter seeded by `seed`.
@@ -171,226 +200,87 @@ impl RetryPolicy {
 }
 
 /// Runs `f` until it succeeds, fails with an error that is not retryable, or
-/// the policy's attempts or deadline run out.
+/// the policy's attempts or deadline run out, sleeping the jittered backoff
+/// on `clock` between attempts.
 ///
-/// Each attempt is bounded by `per_attempt_timeout` (a timed-out attempt
-/// becomes a retryable [`ProviderErrorKind::Timeout`] naming `op_name`).
-/// Between attempts it sleeps the jittered backoff, unless that sleep would
-/// end at or past the deadline, in which case it stops. The error returned is
-/// the last one, of the same kind, with `op_name`, the number of attempts
-/// and why it stopped prepended to its message.
-///
-/// `op_name` should name the object and the call, e.g.
-/// `"queue length of arn:aws:sqs:...:orders"`. It is any `Display` and is
-/// formatted only when an error needs it, so a hot path can pass a small
-/// struct instead of building a `String` per call.
-///
-/// An attempt that answers on its first poll (in-memory providers, cached
-/// reads) costs no clock read and no timer; the per-attempt timeout and the
-/// deadline start when an attempt first has to wait.
-pub async fn retry<T, F, Fut, N>(policy: &RetryPolicy, op_name: N, f: F) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-    N: fmt::Display,
-{
-    // The generator is seeded only if a retry actually needs jitter.
-    let mut rng = LazyRng {
-        seed: policy.seed,
-        rng: None,
-    };
-    retry_with_rng(policy, op_name, &mut rng, f).await
-}
-
-/// [`retry`] with the jitter drawn from `rng` instead of the policy's seed
-/// (e.g. a `StdRng` shared by a simulation).
-///
-/// An attempt that answers at once (as in-memory providers and cached reads
-/// do) costs no clock read and no timer: the per-attempt timeout and the
-/// deadline start when an attempt first has to wait.
-pub async fn retry_with_rng<T, F, Fut, R, N>(
+/// The error returned is the last one, of the same kind and with the same
+/// source, with `op` (e.g. `"get replicas of ScalableNodeGroup default/ml
+/// (AWSEC2AutoScalingGroup ml)"`), the number of attempts and why it stopped
+/// prepended to its message. `op` is any `Display`, formatted only for an
+/// error. Bound each attempt's time with [`Timeout`] (or
+/// [`with_timeout`]).
+pub async fn retry<T, F, Fut, N>(
     policy: &RetryPolicy,
-    op_name: N,
-    rng: &mut R,
+    clock: &dyn Clock,
+    op: N,
     mut f: F,
-) -> Result<T, ProviderError>
+) -> ProviderResult<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-    R: RngCore + ?Sized,
+    Fut: Future<Output = ProviderResult<T>>,
     N: fmt::Display,
 {
-    // The first attempt is polled once in place. Only if it has to wait or
-    // fails does the rest (timeouts, backoff sleeps: a large state) run, in
-    // a boxed future, so the common case neither allocates nor carries
-    // timer state around.
-    let mut call = std::pin::pin!(f());
-    let first = match poll_once(call.as_mut()).await {
-        Some(Ok(v)) => return Ok(v),
-        Some(Err(e)) => FirstAttempt::Failed(e),
-        None => FirstAttempt::Waiting(call),
-    };
-    Box::pin(retry_after_first(policy, &op_name, rng, &mut f, first)).await
-}
-
-/// The first attempt of a [`retry_with_rng`], when it did not succeed at
-/// once.
-enum FirstAttempt<'a, Fut> {
-    /// Still running.
-    Waiting(std::pin::Pin<&'a mut Fut>),
-    /// Failed on its first poll.
-    Failed(ProviderError),
-}
-
-/// Polls `call` once: `Some` if it answered.
-async fn poll_once<Fut: Future>(mut call: std::pin::Pin<&mut Fut>) -> Option<Fut::Output> {
-    std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match call.as_mut().poll(cx) {
-            std::task::Poll::Ready(r) => Some(r),
-            std::task::Poll::Pending => None,
-        })
-    })
-    .await
-}
-
-/// Waits for an attempt that did not answer on its first poll, bounded by
-/// the per-attempt timeout and the deadline (started by the first wait).
-async fn wait_for<T, Fut, N>(
-    policy: &RetryPolicy,
-    deadline: &mut Option<Option<Instant>>,
-    call: std::pin::Pin<&mut Fut>,
-    op_name: &N,
-    attempt: u32,
-) -> Result<T, ProviderError>
-where
-    Fut: Future<Output = Result<T, ProviderError>>,
-    N: fmt::Display,
-{
-    let d = *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
-    let limit = match d {
-        Some(d) => policy
-            .per_attempt_timeout
-            .min(d.saturating_duration_since(Instant::now())),
-        None => policy.per_attempt_timeout,
-    };
-    match tokio::time::timeout(limit, call).await {
-        Ok(r) => r,
-        Err(_) => Err(ProviderError::new(
-            ProviderErrorKind::Timeout,
-            format!("{op_name}: attempt {attempt} did not answer within {limit:?}"),
-        )),
-    }
-}
-
-/// The rest of a [`retry_with_rng`] after a first attempt that did not
-/// succeed at once.
-async fn retry_after_first<T, F, Fut, R, N>(
-    policy: &RetryPolicy,
-    op_name: &N,
-    rng: &mut R,
-    f: &mut F,
-    first: FirstAttempt<'_, Fut>,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-    R: RngCore + ?Sized,
-    N: fmt::Display,
-{
-    let mut deadline: Option<Option<Instant>> = None;
-    let max_attempts = policy.attempts();
-    let mut attempt: u32 = 1;
-    let mut first = Some(first);
+    let deadline = clock
+        .now()
+        .checked_add_signed(TimeDelta::from_std(policy.deadline).unwrap_or(TimeDelta::MAX));
+    let mut rng: Option<JitterRng> = None;
+    let mut attempt: u32 = 0;
     loop {
-        let result = match first.take() {
-            Some(FirstAttempt::Failed(e)) => Err(e),
-            Some(FirstAttempt::Waiting(call)) => {
-                wait_for(policy, &mut deadline, call, op_name, attempt).await
-            }
-            None => {
-                attempt = attempt.saturating_add(1);
-                let mut call = std::pin::pin!(f());
-                match poll_once(call.as_mut()).await {
-                    Some(r) => r,
-                    None => wait_for(policy, &mut deadline, call, op_name, attempt).await,
-                }
-            }
-        };
-        let error = match result {
+        attempt += 1;
+        let error = match f().await {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
         if !error.is_retryable() {
-            return Err(give_up(
-                op_name,
-                attempt,
-                "the error is not retryable",
-                error,
-            ));
+            return Err(give_up(&op, attempt, "the error is not retryable", error));
         }
-        if attempt >= max_attempts {
-            let why = format!("no attempts left of max_attempts = {max_attempts}");
-            return Err(give_up(op_name, attempt, &why, error));
+        if attempt >= policy.attempts() {
+            let why = format!("no attempts left of max_attempts = {}", policy.attempts());
+            return Err(give_up(&op, attempt, &why, error));
         }
+        let rng = rng.get_or_insert_with(|| JitterRng::new(policy.seed.unwrap_or_else(fresh_seed)));
         let delay = policy.jittered_backoff(attempt, rng);
-        let d = *deadline.get_or_insert_with(|| Instant::now().checked_add(policy.deadline));
-        if let Some(d) = d {
-            let wake = Instant::now().checked_add(delay);
-            if wake.is_none_or(|w| w >= d) {
-                let why = format!(
-                    "the next retry in {delay:?} would pass the deadline of {:?}",
-                    policy.deadline
-                );
-                return Err(give_up(op_name, attempt, &why, error));
-            }
+        let wake = TimeDelta::from_std(delay)
+            .ok()
+            .and_then(|d| clock.now().checked_add_signed(d));
+        if let Some(deadline) = deadline
+            && wake.is_none_or(|w| w >= deadline)
+        {
+            let why = format!(
+                "the next retry in {delay:?} would pass the deadline of {:?}",
+                policy.deadline
+            );
+            return Err(give_up(&op, attempt, &why, error));
         }
-        tokio::time::sleep(delay).await;
+        clock.sleep(delay).await;
     }
 }
 
-/// A [`JitterRng`] seeded on first use (from the policy's seed, or a fresh
-/// one): most calls succeed at once and never draw.
-struct LazyRng {
-    seed: Option<u64>,
-    rng: Option<JitterRng>,
-}
-
-impl LazyRng {
-    fn get(&mut self) -> &mut JitterRng {
-        let seed = self.seed;
-        self.rng
-            .get_or_insert_with(|| JitterRng::new(seed.unwrap_or_else(fresh_seed)))
+/// Runs `call`, failing with a retryable [`ProviderErrorKind::Timeout`]
+/// naming `op` if it has not answered after `limit` of `clock`'s time.
+///
+/// A call that answers when first polled never touches the clock's timer.
+pub async fn with_timeout<T, N: fmt::Display>(
+    clock: &dyn Clock,
+    limit: Duration,
+    op: N,
+    call: impl Future<Output = ProviderResult<T>>,
+) -> ProviderResult<T> {
+    tokio::select! {
+        biased;
+        result = call => result,
+        () = clock.sleep(limit) => Err(ProviderError::new(
+            ProviderErrorKind::Timeout,
+            format!("{op} did not answer within {limit:?}; it is retried"),
+        )),
     }
 }
 
-impl RngCore for LazyRng {
-    fn next_u32(&mut self) -> u32 {
-        self.get().next_u32()
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.get().next_u64()
-    }
-
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        self.get().fill_bytes(dst);
-    }
-}
-
-fn give_up(
-    op_name: &dyn fmt::Display,
-    attempts: u32,
-    why: &str,
-    last: ProviderError,
-) -> ProviderError {
+fn give_up(op: &dyn fmt::Display, attempts: u32, why: &str, last: ProviderError) -> ProviderError {
     let plural = if attempts == 1 { "" } else { "s" };
-    ProviderError::new(
-        last.kind,
-        format!(
-            "{op_name} failed after {attempts} attempt{plural} ({why}): {}",
-            last.message
-        ),
-    )
+    last.context(format_args!(
+        "{op} failed after {attempts} attempt{plural} ({why})"
+    ))
 }
 
 /// A seed that differs from call to call (std's per-process random hasher
@@ -402,7 +292,6 @@ fn fresh_seed() -> u64 {
 }
 
 /// SplitMix64: a tiny deterministic generator for jitter (not for secrets).
-/// Used because `rand` is built without its `std_rng` feature here.
 #[derive(Debug, Clone)]
 struct JitterRng(u64);
 
@@ -433,26 +322,38 @@ impl RngCore for JitterRng {
     }
 }
 
-/// A provider object with every call wrapped in [`retry`]: the tower-style
-/// way to add retries to a [`NodeGroup`], [`Queue`], [`MetricSource`] or
-/// [`ClusterState`] without touching its implementation.
+/// `"{call} of {name}"`, formatted only if an error needs it.
+struct Op<'a> {
+    call: &'a str,
+    name: &'a str,
+}
+
+impl fmt::Display for Op<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of {}", self.call, self.name)
+    }
+}
+
+/// A provider object with every call wrapped in [`retry`]: adds retries to a
+/// [`NodeGroup`], [`Queue`], [`MetricSource`], [`ClusterState`] or
+/// [`ScaleTarget`] without touching its implementation.
 ///
-/// `NodeGroup::set_replicas` is idempotent by contract, so retrying it is
-/// safe.
+/// `NodeGroup::set_replicas` and `ScaleTarget::set_replicas` are idempotent
+/// by contract, so retrying them is safe.
 ///
 /// ```
 /// use std::sync::Arc;
+/// use karpenter_core::clock::SystemClock;
 /// use karpenter_core::provider::{ProviderResult, Queue};
 /// use karpenter_core::retry::{Retrying, RetryPolicy};
 ///
 /// struct Fixed;
-/// #[async_trait::async_trait]
+/// #[karpenter_core::async_trait]
 /// impl Queue for Fixed {
 ///     async fn length(&self) -> ProviderResult<u64> { Ok(3) }
 ///     async fn oldest_message_age(&self) -> ProviderResult<Option<std::time::Duration>> { Ok(None) }
 /// }
-/// let queue: Arc<dyn Queue> = Arc::new(Fixed);
-/// let queue = Retrying::new(queue, RetryPolicy::default(), "queue orders");
+/// let queue = Retrying::new(Arc::new(Fixed), RetryPolicy::default(), Arc::new(SystemClock), "queue orders");
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// assert_eq!(queue.length().await, Ok(3));
 /// # });
@@ -460,21 +361,12 @@ impl RngCore for JitterRng {
 pub struct Retrying<P: ?Sized> {
     inner: Arc<P>,
     policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
     name: String,
 }
 
-impl<P: ?Sized> Clone for Retrying<P> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            policy: self.policy.clone(),
-            name: self.name.clone(),
-        }
-    }
-}
-
-impl<P: ?Sized> std::fmt::Debug for Retrying<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<P: ?Sized> fmt::Debug for Retrying<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retrying")
             .field("name", &self.name)
             .field("policy", &self.policy)
@@ -484,11 +376,17 @@ impl<P: ?Sized> std::fmt::Debug for Retrying<P> {
 
 impl<P: ?Sized> Retrying<P> {
     /// Wraps `inner`; `name` names the object in error messages, e.g.
-    /// `node group AWSEC2AutoScalingGroup/ml-training`.
-    pub fn new(inner: Arc<P>, policy: RetryPolicy, name: impl Into<String>) -> Self {
+    /// `ScalableNodeGroup default/ml (AWSEC2AutoScalingGroup ml)`.
+    pub fn new(
+        inner: Arc<P>,
+        policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
+        name: impl Into<String>,
+    ) -> Self {
         Self {
             inner,
             policy,
+            clock,
             name: name.into(),
         }
     }
@@ -503,95 +401,119 @@ impl<P: ?Sized> Retrying<P> {
         &self.policy
     }
 
-    fn op<'a>(&'a self, call: &'a str) -> Op<'a> {
-        Op {
+    async fn call<T, F, Fut>(&self, call: &str, f: F) -> ProviderResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ProviderResult<T>>,
+    {
+        let op = Op {
             call,
             name: &self.name,
+        };
+        retry(&self.policy, self.clock.as_ref(), op, f).await
+    }
+}
+
+/// A provider object with every call bounded in time by [`with_timeout`]: a
+/// call that hangs becomes a retryable [`ProviderErrorKind::Timeout`], which
+/// a [`Retrying`] around it retries.
+pub struct Timeout<P: ?Sized> {
+    inner: Arc<P>,
+    limit: Duration,
+    clock: Arc<dyn Clock>,
+    name: String,
+}
+
+impl<P: ?Sized> fmt::Debug for Timeout<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("name", &self.name)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: ?Sized> Timeout<P> {
+    /// Wraps `inner`, bounding each call to `limit` of `clock`'s time;
+    /// `name` names the object in error messages.
+    pub fn new(
+        inner: Arc<P>,
+        limit: Duration,
+        clock: Arc<dyn Clock>,
+        name: impl Into<String>,
+    ) -> Self {
+        Self {
+            inner,
+            limit,
+            clock,
+            name: name.into(),
         }
     }
-}
 
-/// `"{call} of {name}"`, formatted only if an error needs it.
-struct Op<'a> {
-    call: &'a str,
-    name: &'a str,
-}
+    /// The wrapped object.
+    pub fn inner(&self) -> &Arc<P> {
+        &self.inner
+    }
 
-impl fmt::Display for Op<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} of {}", self.call, self.name)
+    async fn call<T>(
+        &self,
+        call: &str,
+        fut: impl Future<Output = ProviderResult<T>>,
+    ) -> ProviderResult<T> {
+        let op = Op {
+            call,
+            name: &self.name,
+        };
+        with_timeout(self.clock.as_ref(), self.limit, op, fut).await
     }
 }
 
-#[async_trait]
-impl<P: NodeGroup + ?Sized> NodeGroup for Retrying<P> {
-    async fn set_replicas(&self, replicas: i32) -> ProviderResult<()> {
-        let call = format!("set replicas to {replicas}");
-        retry(&self.policy, self.op(&call), || {
-            self.inner.set_replicas(replicas)
-        })
-        .await
-    }
+/// Implements one SPI trait for both wrappers: `Retrying` retries the call,
+/// `Timeout` bounds it.
+macro_rules! wrap_spi {
+    ($trait:ident { $( fn $method:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty => $call:expr; )* }) => {
+        #[async_trait]
+        impl<P: $trait + ?Sized> $trait for Retrying<P> {
+            $(
+                async fn $method(&self $(, $arg: $ty)*) -> ProviderResult<$ret> {
+                    self.call($call, || self.inner.$method($($arg),*)).await
+                }
+            )*
+        }
 
-    async fn replicas(&self) -> ProviderResult<NodeGroupReplicas> {
-        retry(&self.policy, self.op("get replicas"), || {
-            self.inner.replicas()
-        })
-        .await
-    }
-
-    async fn stabilized(&self) -> ProviderResult<Stabilization> {
-        retry(&self.policy, self.op("get stabilization"), || {
-            self.inner.stabilized()
-        })
-        .await
-    }
-
-    async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>> {
-        retry(&self.policy, self.op("get bounds"), || self.inner.bounds()).await
-    }
-
-    async fn template(&self) -> ProviderResult<Option<crate::provider::NodeTemplate>> {
-        retry(&self.policy, self.op("get node template"), || {
-            self.inner.template()
-        })
-        .await
-    }
+        #[async_trait]
+        impl<P: $trait + ?Sized> $trait for Timeout<P> {
+            $(
+                async fn $method(&self $(, $arg: $ty)*) -> ProviderResult<$ret> {
+                    self.call($call, self.inner.$method($($arg),*)).await
+                }
+            )*
+        }
+    };
 }
 
-#[async_trait]
-impl<P: Queue + ?Sized> Queue for Retrying<P> {
-    async fn length(&self) -> ProviderResult<u64> {
-        retry(&self.policy, self.op("queue length"), || {
-            self.inner.length()
-        })
-        .await
-    }
+wrap_spi!(NodeGroup {
+    fn set_replicas(&self, replicas: i32) -> () => "set replicas";
+    fn replicas(&self) -> NodeGroupReplicas => "get replicas";
+    fn stabilized(&self) -> Stabilization => "get stabilization";
+    fn bounds(&self) -> Option<ReplicaBounds> => "get bounds";
+    fn template(&self) -> Option<NodeTemplate> => "get node template";
+});
 
-    async fn oldest_message_age(&self) -> ProviderResult<Option<Duration>> {
-        retry(&self.policy, self.op("oldest message age"), || {
-            self.inner.oldest_message_age()
-        })
-        .await
-    }
-}
+wrap_spi!(Queue {
+    fn length(&self) -> u64 => "queue length";
+    fn oldest_message_age(&self) -> Option<Duration> => "oldest message age";
+});
 
-#[async_trait]
-impl<P: MetricSource + ?Sized> MetricSource for Retrying<P> {
-    async fn value(&self, metric: &Metric) -> ProviderResult<f64> {
-        retry(&self.policy, self.op("metric value"), || {
-            self.inner.value(metric)
-        })
-        .await
-    }
-}
+wrap_spi!(MetricSource {
+    fn value(&self, metric: &Metric) -> f64 => "metric value";
+});
 
-#[async_trait]
-impl<P: ClusterState + ?Sized> ClusterState for Retrying<P> {
-    async fn snapshot(&self) -> ProviderResult<ClusterSnapshot> {
-        retry(&self.policy, self.op("cluster snapshot"), || {
-            self.inner.snapshot()
-        })
-        .await
-    }
-}
+wrap_spi!(ClusterState {
+    fn snapshot(&self) -> ClusterSnapshot => "cluster snapshot";
+});
+
+wrap_spi!(ScaleTarget {
+    fn scale(&self) -> Scale => "get scale";
+    fn set_replicas(&self, replicas: i32) -> () => "set replicas";
+});

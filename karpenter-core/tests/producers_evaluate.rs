@@ -133,8 +133,9 @@ async fn throttled_queue_reads_are_retried() {
         .returning(|| Ok(5));
     q.expect_oldest_message_age()
         .returning(|| Ok(Some(Duration::from_secs(3))));
-    let registry = registry_with(q);
-    let ctx = ProducerContext::new(now(), &registry).with_retry(no_jitter());
+    let mut registry = registry_with(q);
+    registry.calls_mut().retry = no_jitter();
+    let ctx = ProducerContext::new(now(), &registry);
     let start = tokio::time::Instant::now();
     let out = evaluate(&queue_producer(), &ctx).await.unwrap();
     assert_eq!(value(&out.gauges, "karpenter_queue_length"), 5.0);
@@ -251,7 +252,12 @@ async fn reserved_capacity_over_a_snapshot_fetched_through_the_spi() {
             })
         });
     let cluster: Arc<dyn ClusterState> = Arc::new(cluster);
-    let cluster = Retrying::new(cluster, no_jitter(), "cluster");
+    let cluster = Retrying::new(
+        cluster,
+        no_jitter(),
+        Arc::new(karpenter_core::clock::SystemClock),
+        "cluster",
+    );
     let snapshot = cluster.snapshot().await.unwrap();
 
     let registry = ProviderRegistry::new();

@@ -1,4 +1,6 @@
-//! The retry helper, on tokio's paused clock: no test sleeps for real.
+//! The retry loop and the retry/timeout wrappers. Backoff waits on a
+//! `ManualClock` (simulated time); timeouts are tested on the system clock
+//! under tokio's paused time. No test sleeps for real.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -6,11 +8,17 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, TimeZone, Utc};
+use karpenter_core::clock::{Clock, ManualClock, SystemClock};
 use karpenter_core::provider::{
     MockNodeGroup, MockQueue, NodeGroup, ProviderError, ProviderErrorKind, Queue,
 };
-use karpenter_core::retry::{RetryPolicy, Retrying, retry};
+use karpenter_core::retry::{RetryPolicy, Retrying, Timeout, retry};
 use tokio::time::Instant;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap()
+}
 
 fn throttled() -> ProviderError {
     ProviderError::new(ProviderErrorKind::Throttled, "Rate exceeded")
@@ -24,25 +32,24 @@ fn exact() -> RetryPolicy {
         max_backoff: Duration::from_secs(1),
         multiplier: 2.0,
         jitter: 0.0,
-        per_attempt_timeout: Duration::from_secs(5),
         deadline: Duration::from_secs(3600),
         seed: Some(1),
     }
 }
 
-/// Runs `retry` with an operation that fails `failures` times with
-/// `error`, recording the (paused-clock) instant of every attempt.
+/// Runs `retry` on a manual clock with an operation that fails `failures`
+/// times with `error`, recording the (simulated) instant of every attempt.
 async fn run(
     policy: &RetryPolicy,
     failures: usize,
     error: ProviderError,
 ) -> (Result<u32, ProviderError>, Vec<Duration>) {
-    let start = Instant::now();
+    let clock = ManualClock::new(t0());
     let attempts = Mutex::new(Vec::new());
-    let result = retry(policy, "get replicas of asg ml-training", || {
+    let result = retry(policy, &clock, "get replicas of asg ml-training", || {
         let n = {
             let mut a = attempts.lock().unwrap();
-            a.push(start.elapsed());
+            a.push((clock.now() - t0()).to_std().unwrap());
             a.len()
         };
         let error = error.clone();
@@ -62,7 +69,7 @@ fn gaps(at: &[Duration]) -> Vec<Duration> {
     at.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn retries_then_succeeds() {
     let (result, at) = run(&exact(), 3, throttled()).await;
     assert_eq!(result, Ok(4));
@@ -76,7 +83,7 @@ async fn retries_then_succeeds() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn non_retryable_returns_at_once() {
     let (result, at) = run(
         &exact(),
@@ -96,7 +103,7 @@ async fn non_retryable_returns_at_once() {
     assert!(err.message.contains("no such group"), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn gives_up_after_max_attempts_with_the_count() {
     let policy = RetryPolicy {
         max_attempts: 3,
@@ -110,7 +117,7 @@ async fn gives_up_after_max_attempts_with_the_count() {
     assert!(err.message.contains("Rate exceeded"), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn max_attempts_zero_still_tries_once() {
     let policy = RetryPolicy {
         max_attempts: 0,
@@ -121,7 +128,7 @@ async fn max_attempts_zero_still_tries_once() {
     assert_eq!(at.len(), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn backoff_grows_and_is_capped() {
     let (result, at) = run(&exact(), 7, throttled()).await;
     assert_eq!(result, Ok(8));
@@ -145,7 +152,7 @@ async fn backoff_grows_and_is_capped() {
     assert_eq!(shrinking.backoff(5), Duration::from_millis(100));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn jitter_stays_within_bounds_and_is_deterministic_when_seeded() {
     let policy = RetryPolicy {
         jitter: 0.5,
@@ -175,7 +182,7 @@ async fn jitter_stays_within_bounds_and_is_deterministic_when_seeded() {
     assert_ne!(a, c, "another seed gives other sleeps");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn deadline_bounds_total_time() {
     // Backoffs 100, 200, 400, 800, 1000...: the deadline of 1.5 s allows
     // attempts at 0, 0.1, 0.3 and 0.7 s; the next would be at 1.5 s.
@@ -183,68 +190,98 @@ async fn deadline_bounds_total_time() {
         deadline: Duration::from_millis(1500),
         ..exact()
     };
-    let start = Instant::now();
     let (result, at) = run(&policy, 100, throttled()).await;
     let err = result.unwrap_err();
-    assert!(
-        start.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_eq!(at.last(), Some(&Duration::from_millis(700)));
     assert_eq!(at.len(), 4);
     assert!(err.message.contains("after 4 attempts"), "{err}");
     assert!(err.message.contains("deadline"), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn slow_attempts_time_out_and_are_retried() {
-    let policy = RetryPolicy {
-        per_attempt_timeout: Duration::from_secs(2),
-        ..exact()
-    };
-    let calls = Mutex::new(0u32);
-    let start = Instant::now();
-    let result = retry(&policy, "queue length of orders", || {
+/// A queue whose first `hangs` calls never answer.
+struct Hanging {
+    calls: Mutex<u32>,
+    hangs: u32,
+}
+
+#[async_trait::async_trait]
+impl Queue for Hanging {
+    async fn length(&self) -> Result<u64, ProviderError> {
         let n = {
-            let mut c = calls.lock().unwrap();
+            let mut c = self.calls.lock().unwrap();
             *c += 1;
             *c
         };
-        async move {
-            if n == 1 {
-                // Hangs far longer than the attempt timeout.
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            }
-            Ok(n)
+        if n <= self.hangs {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
         }
-    })
-    .await;
-    assert_eq!(result, Ok(2));
+        Ok(u64::from(n))
+    }
+
+    async fn oldest_message_age(&self) -> Result<Option<Duration>, ProviderError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_attempts_time_out_and_are_retried() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let hanging = Arc::new(Hanging {
+        calls: Mutex::new(0),
+        hangs: 1,
+    });
+    let timed = Arc::new(Timeout::new(
+        hanging,
+        Duration::from_secs(2),
+        clock.clone(),
+        "queue orders",
+    ));
+    let queue = Retrying::new(timed, exact(), clock, "queue orders");
+    let start = Instant::now();
+    assert_eq!(queue.length().await, Ok(2));
+    // One 2 s timeout, one 100 ms backoff.
     assert_eq!(start.elapsed(), Duration::from_millis(2100));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_timeout_error_names_the_op_and_the_last_attempt_ends_at_the_deadline() {
-    let policy = RetryPolicy {
-        per_attempt_timeout: Duration::from_secs(10),
-        deadline: Duration::from_secs(3),
-        ..exact()
-    };
+async fn a_timeout_error_is_retryable_and_names_the_call_and_the_object() {
+    let hanging = Arc::new(Hanging {
+        calls: Mutex::new(0),
+        hangs: u32::MAX,
+    });
+    let queue = Timeout::new(
+        hanging,
+        Duration::from_secs(3),
+        Arc::new(SystemClock),
+        "queue AWSSQSQueue orders",
+    );
     let start = Instant::now();
-    let result: Result<(), _> = retry(&policy, "queue length of orders", || async {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        Ok(())
-    })
-    .await;
-    let err = result.unwrap_err();
+    let err = queue.length().await.unwrap_err();
     assert_eq!(err.kind, ProviderErrorKind::Timeout);
-    assert!(err.message.contains("queue length of orders"), "{err}");
-    assert!(err.message.contains("did not answer within"), "{err}");
-    // The single attempt was cut to the deadline.
+    assert!(err.is_retryable());
+    assert!(
+        err.message
+            .contains("queue length of queue AWSSQSQueue orders did not answer within 3s"),
+        "{err}"
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(3));
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_answer_in_time_passes_through_the_timeout() {
+    let queue = Timeout::new(
+        Arc::new(Hanging {
+            calls: Mutex::new(0),
+            hangs: 0,
+        }),
+        Duration::from_secs(3),
+        Arc::new(SystemClock),
+        "queue orders",
+    );
+    assert_eq!(queue.length().await, Ok(1));
+}
+
+#[tokio::test]
 async fn retrying_wraps_a_queue() {
     let mut q = MockQueue::new();
     let mut seq = mockall::Sequence::new();
@@ -257,11 +294,14 @@ async fn retrying_wraps_a_queue() {
         .in_sequence(&mut seq)
         .returning(|| Ok(17));
     let q: Arc<dyn Queue> = Arc::new(q);
-    let wrapped = Retrying::new(q, exact(), "queue AWSSQSQueue/orders");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let wrapped = Retrying::new(q, exact(), clock.clone(), "queue AWSSQSQueue/orders");
     assert_eq!(wrapped.length().await, Ok(17));
+    // Two backoffs (100 ms, 200 ms) on the manual clock.
+    assert_eq!(clock.now() - t0(), chrono::Duration::milliseconds(300));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn retrying_wraps_a_node_group_and_names_it() {
     let mut ng = MockNodeGroup::new();
     ng.expect_set_replicas()
@@ -275,13 +315,14 @@ async fn retrying_wraps_a_node_group_and_names_it() {
             max_attempts: 2,
             ..exact()
         },
+        Arc::new(ManualClock::new(t0())),
         "node group AWSEC2AutoScalingGroup/ml",
     );
     let err = wrapped.set_replicas(7).await.unwrap_err();
     assert_eq!(err.kind, ProviderErrorKind::Unavailable);
     assert!(
         err.message.starts_with(
-            "set replicas to 7 of node group AWSEC2AutoScalingGroup/ml failed after 2 attempts"
+            "set replicas of node group AWSEC2AutoScalingGroup/ml failed after 2 attempts"
         ),
         "{err}"
     );
@@ -297,15 +338,16 @@ impl std::fmt::Display for CountingName {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn the_op_name_is_formatted_only_for_an_error() {
     let name = CountingName(std::sync::atomic::AtomicUsize::new(0));
     let policy = exact();
-    let ok: Result<u64, _> = retry(&policy, &name, || async { Ok(3) }).await;
+    let clock = ManualClock::new(t0());
+    let ok: Result<u64, _> = retry(&policy, &clock, &name, || async { Ok(3) }).await;
     assert_eq!(ok, Ok(3));
     assert_eq!(name.0.load(std::sync::atomic::Ordering::SeqCst), 0);
 
-    let err: Result<u64, _> = retry(&RetryPolicy::no_retries(), &name, || async {
+    let err: Result<u64, _> = retry(&RetryPolicy::no_retries(), &clock, &name, || async {
         Err(throttled())
     })
     .await;

@@ -1,5 +1,6 @@
-//! `runner::Runner`: one tick runs producers → metrics → decisions → node
-//! groups, against mockall mocks of the provider SPI.
+//! `runner::Runner`, the in-memory driver: one tick runs producers, node
+//! groups, autoscalers and the node groups they changed, against mockall
+//! mocks of the provider SPI.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -11,14 +12,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use karpenter_core::api::v1alpha1::{
     ConditionStatus, HorizontalAutoscaler, MetricsProducer, ScalableNodeGroup,
 };
-use karpenter_core::autoscaler::Observation;
 use karpenter_core::cluster::{ClusterSnapshot, MockClusterState};
 use karpenter_core::provider::{
     MetricSource, MockCloudProvider, MockMetricSource, MockNodeGroup, MockQueue, NodeGroup,
     NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderRegistry, Queue, Stabilization,
 };
+use karpenter_core::reconcile::ObjectKey;
 use karpenter_core::retry::RetryPolicy;
-use karpenter_core::runner::{Rescale, Runner, TickReport};
+use karpenter_core::runner::{Rescale, Runner};
 
 mod common;
 use common::Recorder;
@@ -98,11 +99,7 @@ fn registry(
     cloud.expect_validate_node_group().returning(|_| Ok(()));
     cloud.expect_validate_queue().returning(|_| Ok(()));
     if let Some(g) = group {
-        // Built once, then cached by the runner.
-        cloud
-            .expect_node_group()
-            .times(1)
-            .returning(move |_| Ok(g.clone()));
+        cloud.expect_node_group().returning(move |_| Ok(g.clone()));
     }
     if let Some(s) = source {
         cloud
@@ -150,13 +147,13 @@ async fn scales_from_a_metric_and_writes_the_node_group() {
     assert_eq!(
         report.rescales,
         vec![Rescale {
-            node_group: "default/ml-training".into(),
+            node_group: ObjectKey::new("default", "ml-training"),
             from: 0,
             to: 4
         }]
     );
     let a = report.autoscaler("default", "ml-training").unwrap();
-    assert_eq!(a.observations, vec![Observation::Value(2400.0)]);
+    assert_eq!(a.readings, vec![Ok(2400.0)]);
     assert_eq!(a.decision.as_ref().unwrap().desired_replicas, 4);
 
     // The intent is on the target's spec, the decision in the status.
@@ -198,10 +195,11 @@ async fn an_unreadable_metric_never_scales_down_and_is_reported() {
     let report = r.tick(t(0)).await;
 
     let a = report.autoscaler("default", "ml-training").unwrap();
-    match &a.observations[0] {
-        Observation::Error(e) => {
-            assert!(e.contains("prometheus is down"), "{e}");
-            assert!(e.contains("2 attempts"), "retried first: {e}");
+    match &a.readings[0] {
+        Err(e) => {
+            assert_eq!(e.kind, ProviderErrorKind::Unavailable, "the kind is kept");
+            assert!(e.message.contains("prometheus is down"), "{e}");
+            assert!(e.message.contains("2 attempts"), "retried first: {e}");
         }
         other => panic!("expected an error, got {other:?}"),
     }
@@ -211,7 +209,10 @@ async fn an_unreadable_metric_never_scales_down_and_is_reported() {
         report
             .errors
             .iter()
-            .any(|e| e.kind == "HorizontalAutoscaler" && &*e.object == "default/ml-training"),
+            .any(|e| e.object_kind() == "HorizontalAutoscaler"
+                && e.object().to_string() == "default/ml-training"
+                && e.provider_kind() == Some(ProviderErrorKind::Unavailable)
+                && e.is_retryable()),
         "{:?}",
         report.errors
     );
@@ -262,10 +263,11 @@ async fn a_failed_write_keeps_the_intent_and_the_next_tick_retries() {
     let err = first
         .errors
         .iter()
-        .find(|e| e.kind == "ScalableNodeGroup")
+        .find(|e| e.object_kind() == "ScalableNodeGroup")
         .expect("the failed write is reported");
-    assert_eq!(&*err.object, "default/ml-training");
-    assert!(err.message.contains("Rate exceeded"), "{}", err.message);
+    assert_eq!(err.object().to_string(), "default/ml-training");
+    assert_eq!(err.provider_kind(), Some(ProviderErrorKind::Throttled));
+    assert!(err.to_string().contains("Rate exceeded"), "{err}");
     let sng = r.node_group("default", "ml-training").unwrap();
     assert_eq!(sng.spec.replicas, Some(4), "the intent is kept");
     let status = sng.status.as_ref().unwrap();
@@ -291,7 +293,7 @@ async fn a_failed_write_keeps_the_intent_and_the_next_tick_retries() {
     assert_eq!(
         second.rescales,
         vec![Rescale {
-            node_group: "default/ml-training".into(),
+            node_group: ObjectKey::new("default", "ml-training"),
             from: 0,
             to: 4
         }]
@@ -321,12 +323,14 @@ async fn an_unset_spec_replicas_starts_from_the_node_groups_size() {
     assert!(report.is_ok(), "{:?}", report.errors);
     let d = report.autoscalers[0].decision.as_ref().unwrap();
     assert_eq!((d.current_replicas, d.desired_replicas), (3, 3));
+    // No change decided, so nothing is written: the spec stays unset and
+    // the group's size alone.
     assert_eq!(
         r.node_group("default", "ml-training")
             .unwrap()
             .spec
             .replicas,
-        Some(3)
+        None
     );
 }
 
@@ -351,11 +355,13 @@ async fn a_missing_target_is_reported_with_the_fix() {
         .unwrap();
     let report = r.tick(t(0)).await;
     let err = &report.errors[0];
-    assert_eq!(err.kind, "HorizontalAutoscaler");
+    assert_eq!(err.object_kind(), "HorizontalAutoscaler");
+    assert_eq!(err.provider_kind(), Some(ProviderErrorKind::NotFound));
+    assert!(!err.is_retryable());
+    let message = err.to_string();
     assert!(
-        err.message.contains("does not exist") && err.message.contains("spec.scaleTargetRef.name"),
-        "{}",
-        err.message
+        message.contains("does not exist") && message.contains("spec.scaleTargetRef.name"),
+        "{message}"
     );
     assert_eq!(report.autoscalers[0].decision, None);
     let status = r
@@ -496,9 +502,13 @@ async fn a_failed_snapshot_fails_only_the_producers_that_need_it() {
     let report = r.tick(t(0)).await;
 
     assert_eq!(report.errors.len(), 1);
-    assert_eq!(&*report.errors[0].object, "default/capacity");
-    assert!(report.errors[0].message.contains("nodes is forbidden"));
-    assert_eq!(report.producers[1].error, None);
+    assert_eq!(report.errors[0].object().to_string(), "default/capacity");
+    assert_eq!(
+        report.errors[0].provider_kind(),
+        Some(ProviderErrorKind::AccessDenied)
+    );
+    assert!(report.errors[0].to_string().contains("nodes is forbidden"));
+    assert!(!report.producers[1].gauges.is_empty());
     let status = r
         .producer("default", "capacity")
         .unwrap()
@@ -560,7 +570,10 @@ async fn removing_a_node_group_keeps_the_others_targets_right() {
     assert!(r.remove_node_group("default", "other").is_some());
     let report = r.tick(t(0)).await;
     assert!(report.is_ok(), "{:?}", report.errors);
-    assert_eq!(&*report.autoscalers[0].target, "default/ml-training");
+    assert_eq!(
+        report.autoscalers[0].target.to_string(),
+        "default/ml-training"
+    );
     assert_eq!(
         report.autoscalers[0]
             .decision
@@ -572,7 +585,7 @@ async fn removing_a_node_group_keeps_the_others_targets_right() {
     assert!(r.remove_node_group("default", "ml-training").is_some());
     let report = r.tick(t(15)).await;
     assert!(
-        report.errors[0].message.contains("does not exist"),
+        report.errors[0].to_string().contains("does not exist"),
         "{:?}",
         report.errors
     );
@@ -654,35 +667,35 @@ fn scripted_runner(metric_values: &'static [f64]) -> (Runner, Arc<AtomicUsize>) 
 }
 
 #[tokio::test]
-async fn tick_into_a_reused_report_reports_exactly_what_tick_does() {
+async fn concurrency_never_changes_results() {
     // Scale up, a failed metric read, scale down within and after the
     // window, failed queue reads: every kind of report entry changes.
     const VALUES: &[f64] = &[12.0, 40.0, f64::NAN, 100.0, 8.0, 0.0, 60.0, 4.0, 0.0, 0.0];
-    let (mut fresh, fresh_at) = scripted_runner(VALUES);
-    let (mut reusing, reusing_at) = scripted_runner(VALUES);
-    let mut reused = TickReport::default();
+    let (one, one_at) = scripted_runner(VALUES);
+    let (many, many_at) = scripted_runner(VALUES);
+    let mut one = one.with_concurrency(1);
+    let mut many = many.with_concurrency(8);
     let (mut rescales, mut errors) = (0, 0);
     for i in 0..40 {
         let now = t(i * 15);
-        let expected = fresh.tick(now).await;
-        reusing.tick_into(now, &mut reused).await;
-        assert_eq!(reused, expected, "tick {i}");
+        let expected = one.tick(now).await;
+        assert_eq!(many.tick(now).await, expected, "tick {i}");
         rescales += expected.rescales.len();
         errors += expected.errors.len();
-        fresh_at.fetch_add(1, Ordering::SeqCst);
-        reusing_at.fetch_add(1, Ordering::SeqCst);
+        one_at.fetch_add(1, Ordering::SeqCst);
+        many_at.fetch_add(1, Ordering::SeqCst);
     }
     // The script did exercise rescales and failures.
     assert!(rescales >= 3, "{rescales} rescales");
     assert!(errors >= 4, "{errors} errors");
     // And the objects' states agree too.
     assert_eq!(
-        fresh.autoscaler("default", "ml-training"),
-        reusing.autoscaler("default", "ml-training")
+        one.autoscaler("default", "ml-training"),
+        many.autoscaler("default", "ml-training")
     );
     assert_eq!(
-        fresh.producer("default", "ml-training-queue"),
-        reusing.producer("default", "ml-training-queue")
+        one.producer("default", "ml-training-queue"),
+        many.producer("default", "ml-training-queue")
     );
 }
 
@@ -694,7 +707,7 @@ async fn a_target_created_after_its_autoscaler_is_found() {
     r.add_autoscaler(autoscaler(1, 10, "AverageValue", 4.0))
         .unwrap();
     let report = r.tick(t(0)).await;
-    assert!(report.errors[0].message.contains("does not exist"));
+    assert!(report.errors[0].to_string().contains("does not exist"));
     r.add_node_group(node_group(None)).unwrap();
     let report = r.tick(t(15)).await;
     assert!(report.is_ok(), "{:?}", report.errors);

@@ -69,9 +69,16 @@ impl SimClock {
     }
 }
 
+#[async_trait::async_trait]
 impl Clock for SimClock {
     fn now(&self) -> DateTime<Utc> {
         self.inner.now()
+    }
+
+    /// Advances the simulated time by `duration` (see
+    /// [`ManualClock`]): a retry's backoff costs simulated time only.
+    async fn sleep(&self, duration: Duration) {
+        self.inner.sleep(duration).await;
     }
 }
 

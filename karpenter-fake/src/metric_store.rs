@@ -1,12 +1,13 @@
 //! [`FakeMetricStore`]: named series with labels, answering the exact-selector
 //! queries autoscalers use, e.g. `karpenter_queue_length{name="ml-training-queue"}`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use karpenter_core::api::v1alpha1::Metric;
-use karpenter_core::producers::{Labels, MetricSink};
+use karpenter_core::producers::MetricSink;
 use karpenter_core::provider::{MetricSource, ProviderError, ProviderErrorKind, ProviderResult};
 
 /// What the store can resolve, for error messages.
@@ -297,162 +298,88 @@ impl Parser<'_> {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Series {
-    name: String,
-    /// Sorted by label name.
-    labels: Vec<(String, String)>,
-    value: f64,
-}
-
 fn render_labels(labels: &[(String, String)]) -> String {
     let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     format!("{{{}}}", inner.join(","))
 }
 
-/// A series' identity: its name and sorted labels.
-type SeriesKey = (String, Vec<(String, String)>);
-
-/// A borrowed [`SeriesKey`], for lookups that allocate nothing. Hashes
-/// exactly as the owned key does (a `str`, then a length-prefixed slice).
-#[derive(Hash)]
-struct SeriesRef<'a>(&'a str, &'a [(String, String)]);
-
-impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
-    fn equivalent(&self, key: &SeriesKey) -> bool {
-        self.0 == key.0 && self.1 == key.1.as_slice()
-    }
-}
+/// Labels sorted by name: a series' identity within its metric name.
+type LabelSet = Vec<(String, String)>;
 
 #[derive(Debug, Default)]
 struct StoreState {
-    series: Vec<Series>,
-    /// Name and sorted labels → index into `series`. Producers set their
-    /// gauges every tick, so this lookup is on the simulation's hot path:
-    /// a hash (foldhash) of the borrowed key and one comparison.
-    index: hashbrown::HashMap<SeriesKey, usize>,
-    /// Query → its matches, valid until the set of series changes.
-    resolved: hashbrown::HashMap<String, Result<Vec<usize>, QueryError>>,
-    /// Shared gauges ([`MetricSink::set_shared_gauge`]) by the addresses of
-    /// their name and labels → index into `series`. Each entry keeps its
-    /// labels alive, so an address cannot be reused for other labels
-    /// while it is a key.
-    by_address: hashbrown::HashMap<(usize, usize, usize), (Labels, usize)>,
+    /// Metric name → sorted labels → value.
+    series: BTreeMap<String, BTreeMap<LabelSet, f64>>,
+    /// Query → the one series it selects (name and labels), or why none;
+    /// cleared whenever a series is added, since that can change the answer.
+    resolved: HashMap<String, Result<(String, LabelSet), QueryError>>,
 }
 
-/// Most shared-gauge entries kept; beyond it the cache starts over (labels
-/// rebuilt over and over, e.g. by producers re-added every tick, must not
-/// grow it without bound).
-const MAX_SHARED_GAUGES: usize = 100_000;
-
 impl StoreState {
-    /// Sets the series `name{labels}`, creating it if needed; returns its
-    /// index in `series`.
-    fn set(&mut self, name: &str, labels: &[(String, String)], value: f64) -> usize {
-        let sorted = labels.windows(2).all(|w| w[0] <= w[1]);
-        let owned;
-        let key: &[(String, String)] = if sorted {
+    /// Sets the series `name{labels}`, creating it if needed.
+    fn set(&mut self, name: &str, labels: &[(String, String)], value: f64) {
+        let sorted;
+        let key: &[(String, String)] = if labels.is_sorted() {
             labels
         } else {
             let mut v = labels.to_vec();
             v.sort();
-            owned = v;
-            &owned
+            sorted = v;
+            &sorted
         };
-        if let Some(&i) = self.index.get(&SeriesRef(name, key)) {
-            if let Some(s) = self.series.get_mut(i) {
-                s.value = value;
-            }
-            return i;
-        }
-        let i = self.series.len();
-        self.index.insert((name.to_string(), key.to_vec()), i);
-        self.series.push(Series {
-            name: name.to_string(),
-            labels: key.to_vec(),
-            value,
-        });
-        self.resolved.clear();
-        i
-    }
-
-    fn set_shared(&mut self, name: &'static str, labels: &Labels, value: f64) {
-        let key = (
-            name.as_ptr() as usize,
-            name.len(),
-            Arc::as_ptr(labels).cast::<u8>() as usize,
-        );
-        if let Some(&(_, i)) = self.by_address.get(&key)
-            && let Some(s) = self.series.get_mut(i)
-        {
-            s.value = value;
+        let by_labels = match self.series.get_mut(name) {
+            Some(by_labels) => by_labels,
+            None => self.series.entry(name.to_string()).or_default(),
+        };
+        if let Some(v) = by_labels.get_mut(key) {
+            *v = value;
             return;
         }
-        let i = self.set(name, labels, value);
-        if self.by_address.len() >= MAX_SHARED_GAUGES {
-            self.by_address.clear();
-        }
-        self.by_address.insert(key, (labels.clone(), i));
+        by_labels.insert(key.to_vec(), value);
+        self.resolved.clear();
     }
 
-    /// The value `query` selects, resolving and caching it on first use.
+    /// The value `query` selects, resolving (and remembering) it on first
+    /// use.
     fn query(&mut self, query: &str) -> Result<f64, QueryError> {
-        let first = match self.resolved.get(query) {
-            Some(Ok(matched)) => matched.first().copied(),
-            Some(Err(e)) => return Err(e.clone()),
+        let resolved = match self.resolved.get(query) {
+            Some(r) => r,
             None => {
                 let r = self.resolve(query);
-                let first = r.as_ref().map(|matched| matched.first().copied());
-                let first = first.map_err(Clone::clone);
-                // Errors are cached too: a bad query is parsed once.
-                self.resolved.insert(query.to_string(), r);
-                first?
+                self.resolved.entry(query.to_string()).or_insert(r)
             }
         };
-        first
-            .and_then(|i| self.series.get(i))
-            .map(|series| series.value)
+        let (name, labels) = resolved.as_ref().map_err(Clone::clone)?;
+        self.series
+            .get(name)
+            .and_then(|by_labels| by_labels.get(labels))
+            .copied()
             .ok_or_else(|| QueryError::NoSeries {
                 query: query.to_string(),
                 known: "the store has no series".to_string(),
             })
     }
 
-    /// The labels of the series at `indices`, rendered and sorted (for
-    /// error messages).
-    fn rendered_labels(&self, indices: &[usize]) -> Vec<String> {
-        let mut shown: Vec<String> = indices
-            .iter()
-            .filter_map(|&i| self.series.get(i))
-            .map(|s| render_labels(&s.labels))
-            .collect();
-        shown.sort();
-        shown
-    }
-
-    fn resolve(&self, query: &str) -> Result<Vec<usize>, QueryError> {
+    fn resolve(&self, query: &str) -> Result<(String, LabelSet), QueryError> {
         let selector = Selector::parse(query)?;
-        let same_name: Vec<usize> = (0..self.series.len())
-            .filter(|&i| {
-                self.series
-                    .get(i)
-                    .is_some_and(|s| s.name == selector.metric)
-            })
+        let no_series = |known: String| QueryError::NoSeries {
+            query: query.to_string(),
+            known,
+        };
+        let Some(same_name) = self.series.get(&selector.metric) else {
+            return Err(no_series(format!(
+                "the store has no series named {}",
+                selector.metric
+            )));
+        };
+        let matched: Vec<&LabelSet> = same_name
+            .keys()
+            .filter(|labels| selector.matches(labels))
             .collect();
-        let matched: Vec<usize> = same_name
-            .iter()
-            .copied()
-            .filter(|&i| {
-                self.series
-                    .get(i)
-                    .is_some_and(|s| selector.matches(&s.labels))
-            })
-            .collect();
-        if matched.is_empty() {
-            let known = if same_name.is_empty() {
-                format!("the store has no series named {}", selector.metric)
-            } else {
-                let mut shown = self.rendered_labels(&same_name);
+        match matched.as_slice() {
+            [one] => Ok((selector.metric.clone(), (*one).clone())),
+            [] => {
+                let mut shown: Vec<String> = same_name.keys().map(|l| render_labels(l)).collect();
                 let more = shown.len().saturating_sub(5);
                 shown.truncate(5);
                 let mut known = format!(
@@ -463,23 +390,17 @@ impl StoreState {
                 if more > 0 {
                     known.push_str(&format!(" and {more} more"));
                 }
-                known
-            };
-            return Err(QueryError::NoSeries {
-                query: query.to_string(),
-                known,
-            });
+                Err(no_series(known))
+            }
+            several => {
+                let shown: Vec<String> = several.iter().take(3).map(|l| render_labels(l)).collect();
+                Err(QueryError::SeveralSeries {
+                    query: query.to_string(),
+                    count: several.len(),
+                    matched: shown.join(", "),
+                })
+            }
         }
-        if matched.len() > 1 {
-            let mut shown = self.rendered_labels(&matched);
-            shown.truncate(3);
-            return Err(QueryError::SeveralSeries {
-                query: query.to_string(),
-                count: matched.len(),
-                matched: shown.join(", "),
-            });
-        }
-        Ok(matched)
     }
 }
 
@@ -545,18 +466,17 @@ impl FakeMetricStore {
 
     /// Every series, sorted by name and labels.
     pub fn series(&self) -> Vec<SeriesSample> {
-        let mut out: Vec<SeriesSample> = self
-            .lock()
+        self.lock()
             .series
             .iter()
-            .map(|s| SeriesSample {
-                name: s.name.clone(),
-                labels: s.labels.clone(),
-                value: s.value,
+            .flat_map(|(name, by_labels)| {
+                by_labels.iter().map(|(labels, value)| SeriesSample {
+                    name: name.clone(),
+                    labels: labels.clone(),
+                    value: *value,
+                })
             })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));
-        out
+            .collect()
     }
 }
 
@@ -574,10 +494,6 @@ pub struct SeriesSample {
 impl MetricSink for FakeMetricStore {
     fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64) {
         self.set(name, labels, value);
-    }
-
-    fn set_shared_gauge(&self, name: &'static str, labels: &Labels, value: f64) {
-        self.lock().set_shared(name, labels, value);
     }
 }
 
@@ -709,38 +625,5 @@ mod tests {
         // A cached "no series" answer is dropped once the series appears.
         store.set("nope", &[], 5.0);
         assert_eq!(store.query("nope").unwrap(), 5.0);
-    }
-
-    #[test]
-    fn shared_gauges_land_on_the_same_series_as_plain_sets() {
-        use karpenter_core::producers::producer_labels;
-
-        let store = FakeMetricStore::new();
-        let a = producer_labels("a", "default");
-        store.set_shared_gauge("q", &a, 1.0);
-        store.set_shared_gauge("q", &a, 2.0); // the cached path
-        assert_eq!(store.query("q{name='a'}").unwrap(), 2.0);
-        // A plain set and a shared set with other labels allocations (same
-        // text) address the same series.
-        store.set("q", &a, 3.0);
-        assert_eq!(store.query("q{name='a'}").unwrap(), 3.0);
-        let a_again = producer_labels("a", "default");
-        store.set_shared_gauge("q", &a_again, 4.0);
-        assert_eq!(store.query("q{name='a'}").unwrap(), 4.0);
-        // Other labels, other name: other series.
-        let b = producer_labels("b", "default");
-        store.set_shared_gauge("q", &b, 5.0);
-        store.set_shared_gauge("r", &a, 6.0);
-        assert_eq!(store.query("q{name='a'}").unwrap(), 4.0);
-        assert_eq!(store.query("q{name='b'}").unwrap(), 5.0);
-        assert_eq!(store.query("r{name='a'}").unwrap(), 6.0);
-        assert_eq!(store.series().len(), 3);
-        // Labels dropped by their producer and reallocated (perhaps at the
-        // same address) for another producer still reach the right series.
-        drop(b);
-        let c = producer_labels("c", "default");
-        store.set_shared_gauge("q", &c, 7.0);
-        assert_eq!(store.query("q{name='c'}").unwrap(), 7.0);
-        assert_eq!(store.query("q{name='b'}").unwrap(), 5.0);
     }
 }

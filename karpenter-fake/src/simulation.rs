@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use karpenter_core::api::v1alpha1::{
     HorizontalAutoscaler, MetricTargetType, MetricsProducer, ScalableNodeGroup,
 };
-use karpenter_core::autoscaler::Observation;
-use karpenter_core::provider::{CloudProvider, ProviderRegistry};
+use karpenter_core::provider::{CallPolicy, CloudProvider, ProviderRegistry};
+use karpenter_core::reconcile::ObjectKey;
 use karpenter_core::retry::RetryPolicy;
 use karpenter_core::runner::{Runner, TickReport};
 
@@ -166,9 +166,12 @@ impl SimulationBuilder {
         self
     }
 
-    /// The retry policy of provider calls. The default retries 3 times with
-    /// no backoff: simulated time stands still within a tick, so a call that
-    /// keeps failing is retried at the next tick, 15 s later.
+    /// The retry policy of provider calls. The default is 3 attempts with
+    /// [`RetryPolicy::default`]'s backoff; either way the deadline is cut to
+    /// half the tick ([`RetryPolicy::within`]) and seeded from the
+    /// simulation's seed. Backoff sleeps advance the simulated clock, so a
+    /// throttled call is retried a few hundred simulated milliseconds later;
+    /// one that keeps failing is retried by the next tick.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
@@ -196,23 +199,26 @@ impl SimulationBuilder {
         for q in &self.queues {
             provider.add_queue(q.clone());
         }
-        let mut registry = ProviderRegistry::new();
+        let policy = self
+            .retry
+            .unwrap_or_else(|| RetryPolicy {
+                max_attempts: 3,
+                ..RetryPolicy::default()
+            })
+            .within(self.tick)
+            .with_seed(derive_seed(self.seed, 2, 0));
+        // Backoff sleeps on the simulated clock; the fakes answer at once,
+        // so no call needs a timeout.
+        let mut registry = ProviderRegistry::new().with_calls(CallPolicy {
+            clock: Arc::new(self.clock.clone()),
+            retry: policy,
+            timeout: None,
+        });
         registry.register(Arc::new(provider))?;
         for p in self.providers {
             registry.register(p)?;
         }
-        let policy = self.retry.unwrap_or_else(|| RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::ZERO,
-            max_backoff: Duration::ZERO,
-            jitter: 0.0,
-            ..RetryPolicy::default()
-        });
-        let policy = RetryPolicy {
-            seed: Some(derive_seed(self.seed, 2, 0)),
-            ..policy
-        };
-        let mut runner = Runner::new(registry, Arc::new(metrics.clone())).with_retry(policy);
+        let mut runner = Runner::new(registry, Arc::new(metrics.clone()));
         if let Some(c) = &self.cluster {
             runner = runner.with_cluster(Arc::new(c.clone()));
         }
@@ -324,7 +330,7 @@ struct Plan {
     columns: Vec<PlannedColumn>,
     groups: Vec<PlannedGroup>,
     /// `namespace/name` of each autoscaler, in runner order.
-    autoscalers: Vec<String>,
+    autoscalers: Vec<ObjectKey>,
 }
 
 impl Plan {
@@ -362,10 +368,7 @@ impl Plan {
         let mut autoscalers = Vec::new();
         for (i, ha) in runner.autoscalers().enumerate() {
             let name = ha.metadata.name.clone().unwrap_or_default();
-            autoscalers.push(format!(
-                "{}/{name}",
-                ha.metadata.namespace.as_deref().unwrap_or("default")
-            ));
+            autoscalers.push(ObjectKey::of(&ha.metadata));
             for (m, metric) in ha.spec.metrics.iter().enumerate() {
                 let Some((kind, target)) = metric.source() else {
                     continue;
@@ -842,9 +845,7 @@ impl Simulation {
         if let Some(c) = &self.cluster {
             c.schedule();
         }
-        // The last report's storage is reused for this one.
-        let mut report = self.last.take().unwrap_or_default();
-        self.runner.tick_into(now, &mut report).await;
+        let report = self.runner.tick(now).await;
         self.record(now, &report);
         self.steps += 1;
         self.next = add(now, self.tick);
@@ -946,13 +947,10 @@ impl Simulation {
         let observation = |i: usize, m: usize| -> Option<f64> {
             let key = self.plan.autoscalers.get(i)?;
             let a = match report.autoscalers.get(i) {
-                Some(a) if *a.autoscaler == **key => a,
-                _ => report.autoscalers.iter().find(|a| *a.autoscaler == **key)?,
+                Some(a) if a.autoscaler == *key => a,
+                _ => report.autoscalers.iter().find(|a| a.autoscaler == *key)?,
             };
-            match a.observations.get(m)? {
-                Observation::Value(v) => Some(*v),
-                Observation::Error(_) => None,
-            }
+            a.readings.get(m)?.as_ref().ok().copied()
         };
         let values = self
             .plan

@@ -67,8 +67,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::v1alpha1::{Condition, ConditionStatus, MetricsProducer, MetricsProducerStatus};
 use crate::cluster::ClusterSnapshot;
-use crate::provider::{ProviderError, ProviderRegistry, Queue};
-use crate::retry::{RetryPolicy, retry};
+use crate::provider::{ProviderError, ProviderRegistry};
 
 pub use queue::QueueReading;
 pub use reserved_capacity::ReservedCapacity;
@@ -90,22 +89,12 @@ pub struct Gauge {
 pub trait MetricSink: Send + Sync {
     /// Sets the gauge `name` with `labels` to `value`, creating it if needed.
     fn set_gauge(&self, name: &str, labels: &[(String, String)], value: f64);
-
-    /// [`set_gauge`](Self::set_gauge) for a [`Gauge`], whose name is a
-    /// constant and whose labels are shared: what [`export`] (and so the
-    /// runner, every tick) calls. The same gauge comes back with the same
-    /// `name` and `labels` allocations, so a sink may keep `labels` (a
-    /// reference count) and key a cache by their address instead of
-    /// hashing their text. The default forwards to `set_gauge`.
-    fn set_shared_gauge(&self, name: &'static str, labels: &Labels, value: f64) {
-        self.set_gauge(name, labels, value);
-    }
 }
 
 /// Sets every gauge of `gauges` in `sink`.
 pub fn export(sink: &dyn MetricSink, gauges: &[Gauge]) {
     for g in gauges {
-        sink.set_shared_gauge(g.name, &g.labels, g.value);
+        sink.set_gauge(g.name, &g.labels, g.value);
     }
 }
 
@@ -123,28 +112,29 @@ pub type Labels = Arc<[(String, String)]>;
 
 /// Everything a producer evaluation may need, passed in so that evaluation
 /// is deterministic and testable.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ProducerContext<'a> {
     /// The evaluation instant (schedules are evaluated at it).
     pub now: DateTime<Utc>,
-    /// Providers that build queues from specs.
+    /// Providers that build queues from specs (already wrapped in retries
+    /// and timeouts by the registry).
     pub providers: &'a ProviderRegistry,
     /// The cluster snapshot of this tick, for `reservedCapacity`; fetch one
     /// per tick and share it between producers.
     pub cluster: Option<&'a ClusterSnapshot>,
-    /// Retries of provider calls (queue reads).
-    pub retry: RetryPolicy,
+    /// Why there is no snapshot, when reading it failed: reported by the
+    /// producers that need one.
+    pub cluster_error: Option<&'a ProviderError>,
 }
 
 impl<'a> ProducerContext<'a> {
-    /// A context at `now` with no cluster snapshot and the default retry
-    /// policy.
+    /// A context at `now` with no cluster snapshot.
     pub fn new(now: DateTime<Utc>, providers: &'a ProviderRegistry) -> Self {
         Self {
             now,
             providers,
             cluster: None,
-            retry: RetryPolicy::default(),
+            cluster_error: None,
         }
     }
 
@@ -154,9 +144,9 @@ impl<'a> ProducerContext<'a> {
         self
     }
 
-    /// The same context with `policy` for provider calls.
-    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+    /// The same context, recording that reading the snapshot failed.
+    pub fn with_cluster_error(mut self, error: &'a ProviderError) -> Self {
+        self.cluster_error = Some(error);
         self
     }
 }
@@ -184,7 +174,8 @@ pub enum ProducerError {
         producer: String,
         /// The call, e.g. `reading queue AWSSQSQueue/orders`.
         what: String,
-        /// The provider's error.
+        /// The provider's error, with its kind and cause.
+        #[source]
         error: ProviderError,
     },
     /// The spec cannot be evaluated.
@@ -196,6 +187,15 @@ pub enum ProducerError {
         field: String,
         /// What is wrong and how to fix it.
         message: String,
+    },
+    /// Reading the cluster snapshot a producer needs failed.
+    #[error("MetricsProducer {producer}: reading the cluster snapshot failed: {error}")]
+    ClusterSnapshot {
+        /// `namespace/name` of the producer.
+        producer: String,
+        /// The error reading the snapshot, with its kind and cause.
+        #[source]
+        error: ProviderError,
     },
     /// `reservedCapacity` was evaluated without a cluster snapshot.
     #[error(
@@ -222,6 +222,7 @@ impl ProducerError {
     pub fn producer(&self) -> &str {
         match self {
             Self::Provider { producer, .. }
+            | Self::ClusterSnapshot { producer, .. }
             | Self::InvalidSpec { producer, .. }
             | Self::NoClusterSnapshot { producer }
             | Self::NotImplemented { producer, .. } => producer,
@@ -231,7 +232,9 @@ impl ProducerError {
     /// Whether evaluating again later may succeed without a spec change.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Provider { error, .. } => error.is_retryable(),
+            Self::Provider { error, .. } | Self::ClusterSnapshot { error, .. } => {
+                error.is_retryable()
+            }
             Self::NoClusterSnapshot { .. } => true,
             Self::InvalidSpec { .. } | Self::NotImplemented { .. } => false,
         }
@@ -242,6 +245,7 @@ impl ProducerError {
     pub fn to_status(&self, now: DateTime<Utc>) -> MetricsProducerStatus {
         let reason = match self {
             Self::Provider { .. } => "ProviderError",
+            Self::ClusterSnapshot { .. } => "ClusterSnapshotFailed",
             Self::InvalidSpec { .. } => "InvalidSpec",
             Self::NoClusterSnapshot { .. } => "NoClusterSnapshot",
             Self::NotImplemented { .. } => "NotImplemented",
@@ -276,7 +280,7 @@ fn calculable(
 }
 
 /// Evaluates one producer: reads its inputs (the queue through the provider
-/// registry, with `ctx.retry`; the cluster snapshot from `ctx.cluster`; the
+/// registry, which retries; the cluster snapshot from `ctx.cluster`; the
 /// clock from `ctx.now`) and returns its gauges and status.
 ///
 /// Fails when the spec does not set exactly one producer kind, when
@@ -287,60 +291,6 @@ pub async fn evaluate(
     producer: &MetricsProducer,
     ctx: &ProducerContext<'_>,
 ) -> Result<ProducerOutput, ProducerError> {
-    let mut values = BTreeMap::new();
-    let mut gauges = Vec::new();
-    let next_schedule_change = evaluate_cached(
-        producer,
-        ctx,
-        &mut ProducerCache::default(),
-        &mut values,
-        &mut gauges,
-    )
-    .await?;
-    Ok(ProducerOutput {
-        gauges,
-        status: MetricsProducerStatus {
-            values,
-            next_schedule_change,
-            conditions: vec![computed_condition(ctx.now)],
-            last_error: None,
-        },
-    })
-}
-
-/// The `Calculable=True` condition of a successful evaluation, stamped `now`.
-pub(crate) fn computed_condition(now: DateTime<Utc>) -> Condition {
-    calculable(
-        ConditionStatus::True,
-        "ValuesComputed",
-        // A stable message: the status changes only when values do.
-        "the producer's values were computed",
-        now,
-    )
-}
-
-/// What [`evaluate_cached`] keeps between evaluations of one producer: its
-/// labels and its queue handle. Reset it (`Default`) when the producer's
-/// spec or metadata change.
-#[derive(Default)]
-pub(crate) struct ProducerCache {
-    labels: Option<Labels>,
-    queue: Option<Arc<dyn Queue>>,
-}
-
-/// [`evaluate`], reusing the labels and queue handle in `cache` (the runner
-/// keeps one per producer, so a tick builds neither again). The status
-/// values are written into `values` (the producer's current ones, updated
-/// in place) and the gauges into `gauges` (cleared first; storage the
-/// caller reuses), both only on success. Returns the next schedule change;
-/// the status condition is [`computed_condition`].
-pub(crate) async fn evaluate_cached(
-    producer: &MetricsProducer,
-    ctx: &ProducerContext<'_>,
-    cache: &mut ProducerCache,
-    values: &mut BTreeMap<String, String>,
-    gauges: &mut Vec<Gauge>,
-) -> Result<Option<DateTime<Utc>>, ProducerError> {
     let namespace = producer.metadata.namespace.as_deref().unwrap_or("default");
     let Some(name) = producer.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
         return Err(ProducerError::InvalidSpec {
@@ -350,8 +300,7 @@ pub(crate) async fn evaluate_cached(
                 .to_string(),
         });
     };
-    // Only error paths need the object's key: build it on demand.
-    let id = || format!("{namespace}/{name}");
+    let id = format!("{namespace}/{name}");
     let spec = &producer.spec;
     let kinds = [
         (spec.queue.is_some(), "queue"),
@@ -359,82 +308,75 @@ pub(crate) async fn evaluate_cached(
         (spec.schedule_spec.is_some(), "scheduleSpec"),
         (spec.pending_capacity.is_some(), "pendingCapacity"),
     ];
-    if kinds.iter().filter(|(set, _)| *set).count() != 1 {
-        let set: Vec<&str> = kinds.iter().filter(|(s, _)| *s).map(|(_, k)| *k).collect();
+    let set: Vec<&str> = kinds.iter().filter(|(s, _)| *s).map(|(_, k)| *k).collect();
+    if set.len() != 1 {
         let message = if set.is_empty() {
             "sets no producer; set exactly one of queue, reservedCapacity, scheduleSpec, pendingCapacity".to_string()
         } else {
             format!("sets {}; set exactly one of them", set.join(", "))
         };
         return Err(ProducerError::InvalidSpec {
-            producer: id(),
+            producer: id,
             field: "spec".to_string(),
             message,
         });
     }
-    let labels = cache
-        .labels
-        .get_or_insert_with(|| producer_labels(name, namespace));
+    let labels = producer_labels(name, namespace);
 
-    let next_change = if let Some(q) = &spec.queue {
+    let (values, gauges, next_schedule_change) = if let Some(q) = &spec.queue {
         let provider_err = |error| ProducerError::Provider {
-            producer: id(),
+            producer: id.clone(),
             what: format!("reading queue {}/{}", q.type_, q.id),
             error,
         };
-        let queue = match &mut cache.queue {
-            Some(queue) => &*queue,
-            empty => &*empty.insert(ctx.providers.queue(q).map_err(provider_err)?),
-        };
-        let length = retry(&ctx.retry, QueueOp("queue length", q), || queue.length())
+        let queue_handle = ctx.providers.queue(q).map_err(provider_err)?;
+        let reading = queue::read(queue_handle.as_ref())
             .await
             .map_err(provider_err)?;
-        let oldest_message_age = retry(&ctx.retry, QueueOp("oldest message age", q), || {
-            queue.oldest_message_age()
-        })
-        .await
-        .map_err(provider_err)?;
-        let reading = QueueReading {
-            length,
-            oldest_message_age,
-        };
-        reading.write_status_values(values);
-        reading.write_gauges(labels, gauges);
-        None
+        (reading.status_values(), reading.gauges(&labels), None)
     } else if let Some(rc) = &spec.reserved_capacity {
-        let snapshot = ctx
-            .cluster
-            .ok_or_else(|| ProducerError::NoClusterSnapshot { producer: id() })?;
+        let snapshot = match (ctx.cluster, ctx.cluster_error) {
+            (Some(snapshot), _) => snapshot,
+            (None, Some(error)) => {
+                return Err(ProducerError::ClusterSnapshot {
+                    producer: id,
+                    error: error.clone(),
+                });
+            }
+            (None, None) => return Err(ProducerError::NoClusterSnapshot { producer: id }),
+        };
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
-        *values = rc.status_values();
-        *gauges = rc.gauges(labels);
-        None
+        (rc.status_values(), rc.gauges(&labels), None)
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
-            producer: id(),
+            producer: id,
             field: format!("spec.scheduleSpec.{}", e.field),
             message: e.message,
         })?;
         let value = schedule.value_at(ctx.now);
-        let next = schedule.next_change(ctx.now);
-        *values = value.status_values();
-        *gauges = value.gauges(labels);
-        next
+        (
+            value.status_values(),
+            value.gauges(&labels),
+            schedule.next_change(ctx.now),
+        )
     } else {
         return Err(ProducerError::NotImplemented {
-            producer: id(),
+            producer: id,
             kind: "pendingCapacity",
         });
     };
-
-    Ok(next_change)
-}
-
-/// `"{call} of queue {type}/{id}"`, formatted only if an error needs it.
-struct QueueOp<'a>(&'a str, &'a crate::api::v1alpha1::QueueSpec);
-
-impl std::fmt::Display for QueueOp<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} of queue {}/{}", self.0, self.1.type_, self.1.id)
-    }
+    Ok(ProducerOutput {
+        gauges,
+        status: MetricsProducerStatus {
+            values,
+            next_schedule_change,
+            conditions: vec![calculable(
+                ConditionStatus::True,
+                "ValuesComputed",
+                "the producer's values were computed",
+                ctx.now,
+            )],
+            last_error: None,
+        },
+    })
 }

@@ -17,7 +17,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Gauge, Labels};
@@ -41,37 +40,19 @@ impl QueueReading {
     /// The two queue gauges, with `labels` (the producer's name and
     /// namespace).
     pub fn gauges(&self, labels: &Labels) -> Vec<Gauge> {
-        let mut gauges = Vec::with_capacity(2);
-        self.write_gauges(labels, &mut gauges);
-        gauges
-    }
-
-    /// [`gauges`](Self::gauges) into `out` (cleared first, storage reused).
-    pub(crate) fn write_gauges(&self, labels: &Labels, out: &mut Vec<Gauge>) {
-        // u64 -> f64 loses precision only above 2^53 messages.
         let age = self.oldest_message_age.map_or(0.0, |d| d.as_secs_f64());
-        // Last time's gauges of the same producer: only the values change.
-        if let [length, oldest] = out.as_mut_slice()
-            && length.name == QUEUE_LENGTH
-            && oldest.name == QUEUE_OLDEST_MESSAGE_AGE_SECONDS
-            && Arc::ptr_eq(&length.labels, labels)
-            && Arc::ptr_eq(&oldest.labels, labels)
-        {
-            length.value = self.length as f64;
-            oldest.value = age;
-            return;
-        }
-        out.clear();
-        out.push(Gauge {
-            name: QUEUE_LENGTH,
-            labels: labels.clone(),
-            value: self.length as f64,
-        });
-        out.push(Gauge {
-            name: QUEUE_OLDEST_MESSAGE_AGE_SECONDS,
-            labels: labels.clone(),
-            value: age,
-        });
+        vec![
+            Gauge {
+                name: QUEUE_LENGTH,
+                labels: labels.clone(),
+                value: self.length as f64,
+            },
+            Gauge {
+                name: QUEUE_OLDEST_MESSAGE_AGE_SECONDS,
+                labels: labels.clone(),
+                value: age,
+            },
+        ]
     }
 
     /// Human-readable values for the status: `length` and `oldestMessageAge`
@@ -82,28 +63,6 @@ impl QueueReading {
             ("length".to_string(), self.length.to_string()),
             ("oldestMessageAge".to_string(), format!("{age}s")),
         ])
-    }
-
-    /// Writes [`status_values`](Self::status_values) into `into`, reusing
-    /// its strings when it already holds exactly these keys (the runner
-    /// does this every tick, so a steady queue costs no allocation).
-    pub(crate) fn write_status_values(&self, into: &mut BTreeMap<String, String>) {
-        use std::fmt::Write as _;
-        let age = self.oldest_message_age.map_or(0, |d| d.as_secs());
-        // Exactly these two keys, in key order: rewrite the values in place.
-        let mut entries = into.iter_mut();
-        if let (Some((k1, length)), Some((k2, oldest)), None) =
-            (entries.next(), entries.next(), entries.next())
-            && k1 == "length"
-            && k2 == "oldestMessageAge"
-        {
-            length.clear();
-            let _ = write!(length, "{}", self.length);
-            oldest.clear();
-            let _ = write!(oldest, "{age}s");
-            return;
-        }
-        *into = self.status_values();
     }
 }
 
@@ -116,44 +75,4 @@ pub async fn read(queue: &dyn Queue) -> ProviderResult<QueueReading> {
         length,
         oldest_message_age,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::producers::producer_labels;
-
-    fn reading(length: u64, age: u64) -> QueueReading {
-        QueueReading {
-            length,
-            oldest_message_age: Some(Duration::from_secs(age)),
-        }
-    }
-
-    #[test]
-    fn writing_in_place_gives_what_building_anew_gives() {
-        let labels = producer_labels("q", "default");
-        let other = producer_labels("other", "default");
-        let mut gauges = Vec::new();
-        let mut values = BTreeMap::new();
-        // Empty, reused, and foreign storage (another producer's labels,
-        // other status keys, three keys) all end up the same as new.
-        let steps: [(&Labels, Option<(&str, &str)>); 4] = [
-            (&labels, None),
-            (&labels, None),
-            (&other, Some(("hours", "3"))),
-            (&labels, Some(("zzz", "extra"))),
-        ];
-        for (i, (l, extra)) in steps.into_iter().enumerate() {
-            let r = reading(10 * i as u64, i as u64);
-            if let Some((k, v)) = extra {
-                values.insert(k.to_string(), v.to_string());
-            }
-            r.write_gauges(l, &mut gauges);
-            r.write_status_values(&mut values);
-            assert_eq!(gauges, r.gauges(l), "step {i}");
-            assert!(gauges.iter().all(|g| Arc::ptr_eq(&g.labels, l)), "step {i}");
-            assert_eq!(values, r.status_values(), "step {i}");
-        }
-    }
 }

@@ -1,0 +1,237 @@
+//! One reconcile function per object kind, kube-rs style: the object and a
+//! context in; the new status, the outcome of the one write it made, and
+//! (for producers) the gauges out. Nothing shared is mutated: the caller
+//! writes the status back (a status patch in Kubernetes, a field in the
+//! in-memory [`Runner`](crate::runner::Runner)).
+//!
+//! | kind | function | reads | writes |
+//! |---|---|---|---|
+//! | MetricsProducer | [`reconcile_producer`] | its queue or the cluster snapshot, the clock | nothing (returns gauges) |
+//! | HorizontalAutoscaler | [`reconcile_autoscaler`] | its [`ScaleTarget`](crate::provider::ScaleTarget), each metric | the target's replicas |
+//! | ScalableNodeGroup | [`reconcile_node_group`] | the provider's sizes and stabilization | the provider's desired size |
+//!
+//! Provider handles come from the
+//! [`ProviderRegistry`](crate::provider::ProviderRegistry), already wrapped
+//! in retries and timeouts; a failure that outlasts the retries is in the
+//! outcome (typed, with its kind and cause) and the status, and the next
+//! reconcile tries again.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use chrono::{TimeZone, Utc};
+//! use karpenter_core::api::v1alpha1::HorizontalAutoscaler;
+//! use karpenter_core::provider::{MockScaleTarget, ProviderRegistry, Scale};
+//! use karpenter_core::reconcile::{reconcile_autoscaler, AutoscalerContext};
+//!
+//! let ha: HorizontalAutoscaler = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "workers"},
+//!     "spec": {
+//!         "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "workers"},
+//!         "minReplicas": 1, "maxReplicas": 10,
+//!         "metrics": [{"prometheus": {"query": "q", "target": {"type": "AverageValue", "value": 4}}}]
+//!     }
+//! }))?;
+//! // A target that is at 3 replicas and refuses to be read is not needed:
+//! let mut target = MockScaleTarget::new();
+//! target.expect_scale().returning(|| Ok(Scale { spec_replicas: 3, status_replicas: 3, selector: None }));
+//! // No metric source is registered: the metric is unreadable, nothing changes.
+//! let registry = ProviderRegistry::new();
+//! let now = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let out = reconcile_autoscaler(&ha, &AutoscalerContext { now, target: &target, providers: &registry }).await;
+//! assert_eq!(out.status.desired_replicas, 3);
+//! assert!(out.write.is_none());
+//! assert!(out.errors[0].to_string().contains("spec.metrics[0]"));
+//! # });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod autoscaler;
+mod node_group;
+mod producer;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+pub use autoscaler::{AutoscalerContext, AutoscalerOutcome, reconcile_autoscaler};
+pub use node_group::{NodeGroupContext, NodeGroupOutcome, reconcile_node_group};
+pub use producer::{ProducerOutcome, reconcile_producer};
+
+use crate::api::v1alpha1::{Condition, ConditionStatus, ObjectMeta, set_condition};
+use crate::producers::ProducerError;
+use crate::provider::{ProviderError, ProviderErrorKind, ProviderResult};
+
+/// `namespace/name` of an object (namespace `default` when the object has
+/// none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ObjectKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The key of the object with `meta`.
+    pub fn of(meta: &ObjectMeta) -> Self {
+        Self::new(
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.name.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A write a reconcile made: the target's or node group's size from `from`
+/// to `to`, and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleWrite {
+    /// The size before the write.
+    pub from: i32,
+    /// The size written.
+    pub to: i32,
+    /// `Ok`, or why the write failed (after retries).
+    pub result: ProviderResult<()>,
+}
+
+/// Why (part of) a reconcile failed. Each keeps the object, what was being
+/// done, and the underlying error with its kind, so a caller can tell a
+/// retryable failure from one that needs a fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReconcileError {
+    /// A provider or scale-target call failed (after retries).
+    #[error("{kind} {object}: {operation} failed: {source}")]
+    Provider {
+        /// `MetricsProducer`, `HorizontalAutoscaler` or `ScalableNodeGroup`.
+        kind: &'static str,
+        /// The object reconciled.
+        object: ObjectKey,
+        /// What was being done, e.g. `setting the node group to 5 nodes`.
+        operation: Cow<'static, str>,
+        /// The provider's error.
+        #[source]
+        source: ProviderError,
+    },
+    /// A HorizontalAutoscaler's metric could not be used; the decision went
+    /// on without it (never scaling down on a partial read).
+    #[error(
+        "HorizontalAutoscaler {object}: spec.metrics[{index}] is unusable ({reason}): {message}"
+    )]
+    Metric {
+        /// The autoscaler.
+        object: ObjectKey,
+        /// Index of the metric in `spec.metrics`.
+        index: usize,
+        /// The condition reason, e.g. `FailedGetPrometheusMetric`.
+        reason: String,
+        /// What went wrong.
+        message: String,
+        /// The provider's error, when reading the metric failed.
+        #[source]
+        source: Option<ProviderError>,
+    },
+    /// A MetricsProducer could not be evaluated.
+    #[error("{source}")]
+    Producer {
+        /// The producer.
+        object: ObjectKey,
+        /// Why.
+        #[source]
+        source: ProducerError,
+    },
+}
+
+impl ReconcileError {
+    /// The kind of the object: `MetricsProducer`, `HorizontalAutoscaler` or
+    /// `ScalableNodeGroup`.
+    pub fn object_kind(&self) -> &'static str {
+        match self {
+            Self::Provider { kind, .. } => kind,
+            Self::Metric { .. } => "HorizontalAutoscaler",
+            Self::Producer { .. } => "MetricsProducer",
+        }
+    }
+
+    /// The object reconciled.
+    pub fn object(&self) -> &ObjectKey {
+        match self {
+            Self::Provider { object, .. }
+            | Self::Metric { object, .. }
+            | Self::Producer { object, .. } => object,
+        }
+    }
+
+    /// The provider error behind this one, if there is one.
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        match self {
+            Self::Provider { source, .. } => Some(source),
+            Self::Metric { source, .. } => source.as_ref(),
+            Self::Producer { source, .. } => match source {
+                ProducerError::Provider { error, .. }
+                | ProducerError::ClusterSnapshot { error, .. } => Some(error),
+                _ => None,
+            },
+        }
+    }
+
+    /// The kind of the provider error behind this one, if there is one.
+    pub fn provider_kind(&self) -> Option<ProviderErrorKind> {
+        self.provider_error().map(|e| e.kind)
+    }
+
+    /// Whether the next reconcile may succeed without a change to the spec
+    /// or the cloud (throttling, timeouts, outages).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Producer { source, .. } => source.is_retryable(),
+            _ => self
+                .provider_error()
+                .is_some_and(ProviderError::is_retryable),
+        }
+    }
+}
+
+/// A condition with no transition time yet (set by [`merge_conditions`]).
+pub(crate) fn condition(
+    type_: &'static str,
+    status: ConditionStatus,
+    reason: &'static str,
+    message: impl Into<Cow<'static, str>>,
+) -> Condition {
+    Condition {
+        type_: Cow::Borrowed(type_),
+        status,
+        reason: Cow::Borrowed(reason),
+        message: message.into(),
+        last_transition_time: None,
+    }
+}
+
+/// `previous` with each of `updates` set into it: one entry per type, the
+/// transition time kept unless the status changed.
+pub(crate) fn merge_conditions(
+    previous: &[Condition],
+    updates: impl IntoIterator<Item = Condition>,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    let mut conditions = previous.to_vec();
+    for c in updates {
+        set_condition(&mut conditions, c, now);
+    }
+    conditions
+}
