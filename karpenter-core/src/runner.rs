@@ -73,7 +73,7 @@ use crate::provider::{
     ScaleTarget,
 };
 use crate::reconcile::{
-    AutoscalerContext, NodeGroupContext, ObjectKey, ReconcileError, ScaleWrite,
+    AutoscalerContext, KeyRef, NodeGroupContext, ObjectKey, ReconcileError, ScaleWrite,
     reconcile_autoscaler, reconcile_node_group, reconcile_producer,
 };
 use crate::retry::RetryPolicy;
@@ -139,7 +139,7 @@ impl TickReport {
     pub fn autoscaler(&self, namespace: &str, name: &str) -> Option<&AutoscalerReport> {
         self.autoscalers
             .iter()
-            .find(|a| a.autoscaler.namespace == namespace && a.autoscaler.name == name)
+            .find(|a| *a.autoscaler.namespace == *namespace && *a.autoscaler.name == *name)
     }
 
     /// Whether nothing failed.
@@ -250,14 +250,22 @@ impl Runner {
             name: key.to_string(),
             errors,
         })?;
+        if let Some(old) = self.node_groups.get(&key)
+            && (&old.spec.type_, &old.spec.id) != (&node_group.spec.type_, &node_group.spec.id)
+        {
+            self.registry.forget_node_group(&old.spec);
+        }
         upsert(&mut self.node_groups, key, node_group, |n| &mut n.status);
         Ok(())
     }
 
     /// Removes the producer `namespace/name`.
     pub fn remove_producer(&mut self, namespace: &str, name: &str) -> Option<MetricsProducer> {
-        self.producers
-            .shift_remove(&ObjectKey::new(namespace, name))
+        let removed = self.producers.shift_remove(&KeyRef { namespace, name })?;
+        if let Some(queue) = &removed.spec.queue {
+            self.registry.forget_queue(queue);
+        }
+        Some(removed)
     }
 
     /// Removes the autoscaler `namespace/name`.
@@ -266,15 +274,15 @@ impl Runner {
         namespace: &str,
         name: &str,
     ) -> Option<HorizontalAutoscaler> {
-        self.autoscalers
-            .shift_remove(&ObjectKey::new(namespace, name))
+        self.autoscalers.shift_remove(&KeyRef { namespace, name })
     }
 
     /// Removes the node group `namespace/name` (the cloud group is left as
     /// it is).
     pub fn remove_node_group(&mut self, namespace: &str, name: &str) -> Option<ScalableNodeGroup> {
-        self.node_groups
-            .shift_remove(&ObjectKey::new(namespace, name))
+        let removed = self.node_groups.shift_remove(&KeyRef { namespace, name })?;
+        self.registry.forget_node_group(&removed.spec);
+        Some(removed)
     }
 
     /// The producers, in the order they were added.
@@ -294,17 +302,17 @@ impl Runner {
 
     /// The producer `namespace/name`.
     pub fn producer(&self, namespace: &str, name: &str) -> Option<&MetricsProducer> {
-        self.producers.get(&ObjectKey::new(namespace, name))
+        self.producers.get(&KeyRef { namespace, name })
     }
 
     /// The autoscaler `namespace/name`.
     pub fn autoscaler(&self, namespace: &str, name: &str) -> Option<&HorizontalAutoscaler> {
-        self.autoscalers.get(&ObjectKey::new(namespace, name))
+        self.autoscalers.get(&KeyRef { namespace, name })
     }
 
     /// The node group `namespace/name`.
     pub fn node_group(&self, namespace: &str, name: &str) -> Option<&ScalableNodeGroup> {
-        self.node_groups.get(&ObjectKey::new(namespace, name))
+        self.node_groups.get(&KeyRef { namespace, name })
     }
 
     /// Runs producers, node groups, autoscalers and the node groups they
@@ -460,11 +468,15 @@ impl Runner {
         observed: &[Option<ProviderResult<NodeGroupReplicas>>],
     ) -> InMemoryTarget {
         let target_ref = &ha.spec.scale_target_ref;
-        let key = ObjectKey::new(
-            ObjectKey::of(&ha.metadata).namespace,
-            target_ref.name.clone(),
+        let wanted = KeyRef {
+            namespace: ha.metadata.namespace.as_deref().unwrap_or("default"),
+            name: &target_ref.name,
+        };
+        let found = self.node_groups.get_full(&wanted);
+        let key = found.map_or_else(
+            || ObjectKey::new(wanted.namespace, wanted.name),
+            |(_, key, _)| key.clone(),
         );
-        let found = self.node_groups.get_full(&key);
         let scale = if target_ref.kind != SCALABLE_NODE_GROUP {
             Err(ProviderError::new(
                 ProviderErrorKind::UnsupportedType,
@@ -551,13 +563,22 @@ impl ScaleTarget for InMemoryTarget {
 
 /// Runs `f` over `items` with at most `limit` futures in flight, and returns
 /// the outputs in the order of `items`, whatever order they finished in.
+/// A limit of 1 is a plain loop.
 async fn concurrently<I, F, Fut>(limit: usize, items: I, mut f: F) -> Vec<Fut::Output>
 where
     I: IntoIterator,
     F: FnMut(I::Item) -> Fut,
     Fut: Future,
 {
-    let mut outputs: Vec<(usize, Fut::Output)> = stream::iter(items.into_iter().enumerate())
+    let items = items.into_iter();
+    if limit <= 1 {
+        let mut outputs = Vec::with_capacity(items.size_hint().0);
+        for item in items {
+            outputs.push(f(item).await);
+        }
+        return outputs;
+    }
+    let mut outputs: Vec<(usize, Fut::Output)> = stream::iter(items.enumerate())
         .map(|(i, item)| {
             let fut = f(item);
             async move { (i, fut.await) }

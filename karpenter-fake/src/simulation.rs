@@ -218,7 +218,9 @@ impl SimulationBuilder {
         for p in self.providers {
             registry.register(p)?;
         }
-        let mut runner = Runner::new(registry, Arc::new(metrics.clone()));
+        // The fakes answer at once: reconciling one object at a time costs
+        // nothing in waiting and saves the concurrent machinery.
+        let mut runner = Runner::new(registry, Arc::new(metrics.clone())).with_concurrency(1);
         if let Some(c) = &self.cluster {
             runner = runner.with_cluster(Arc::new(c.clone()));
         }

@@ -8,7 +8,7 @@ use crate::api::v1alpha1::{
     MetricStatus,
 };
 use crate::autoscaler::{
-    Decision, DecisionInput, MetricOutcome, Observation, TargetState, decide, reasons,
+    Decision, DecisionInput, MetricOutcome, Observation, TargetState, decide_into, reasons,
 };
 use crate::provider::{
     ProviderError, ProviderErrorKind, ProviderRegistry, ProviderResult, Scale, ScaleTarget,
@@ -32,7 +32,8 @@ pub struct AutoscalerOutcome {
     /// each metric's last reading, conditions (merged with the previous
     /// ones) and the history the next decision needs.
     pub status: HorizontalAutoscalerStatus,
-    /// The decision; `None` when the target could not be read.
+    /// The decision; `None` when the target could not be read. Its
+    /// `history` has been moved into `status.history`, so it is empty here.
     pub decision: Option<Decision>,
     /// Each metric's reading, in spec order (empty when the target could not
     /// be read).
@@ -44,7 +45,7 @@ pub struct AutoscalerOutcome {
 }
 
 /// Reads the target's scale and every metric, decides with the engine
-/// ([`decide`]), writes the new size to the target when it changed, and
+/// ([`decide`](crate::autoscaler::decide)), writes the new size to the target when it changed, and
 /// returns the next status.
 ///
 /// - Target unreadable: `AbleToScale=False` (`FailedGetScale`), nothing else
@@ -60,11 +61,10 @@ pub async fn reconcile_autoscaler(
     ha: &HorizontalAutoscaler,
     ctx: &AutoscalerContext<'_>,
 ) -> AutoscalerOutcome {
-    let object = ObjectKey::of(&ha.metadata);
-    let previous = ha.status.clone().unwrap_or_default();
+    let previous = ha.status.as_ref();
     let scale = match ctx.target.scale().await {
         Ok(scale) => scale,
-        Err(e) => return target_unreadable(object, previous, e, ctx.now),
+        Err(e) => return target_unreadable(ObjectKey::of(&ha.metadata), previous, e, ctx.now),
     };
 
     let readings = read_metrics(&ha.spec, ctx.providers).await;
@@ -75,31 +75,36 @@ pub async fn reconcile_autoscaler(
             Err(e) => Observation::Error(e.to_string()),
         })
         .collect();
-    let mut decision = decide(&DecisionInput {
-        spec: &ha.spec,
-        target: TargetState {
-            spec_replicas: scale.spec_replicas,
-            status_replicas: scale.status_replicas,
+    let mut decision = Decision::default();
+    decide_into(
+        &DecisionInput {
+            spec: &ha.spec,
+            target: TargetState {
+                spec_replicas: scale.spec_replicas,
+                status_replicas: scale.status_replicas,
+            },
+            observations: &observations,
+            history: None,
+            now: ctx.now,
         },
-        observations: &observations,
-        history: previous.history.as_ref(),
-        now: ctx.now,
-    });
+        previous.and_then(|s| s.history.clone()),
+        &mut decision,
+    );
     let write = write_scale(ctx.target, &mut decision, &scale, ctx.now).await;
 
-    let mut errors = metric_errors(&object, &decision, &readings);
+    let mut errors = metric_errors(ha, &decision, &readings);
     if let Some(ScaleWrite {
         to, result: Err(e), ..
     }) = &write
     {
         errors.push(ReconcileError::Provider {
             kind: "HorizontalAutoscaler",
-            object: object.clone(),
+            object: ObjectKey::of(&ha.metadata),
             operation: format!("writing {to} replicas to the target").into(),
             source: e.clone(),
         });
     }
-    let status = next_status(ha, previous, &decision, &readings, write.as_ref(), ctx.now);
+    let status = next_status(ha, &mut decision, &readings, write.as_ref(), ctx.now);
     AutoscalerOutcome {
         status,
         decision: Some(decision),
@@ -112,10 +117,11 @@ pub async fn reconcile_autoscaler(
 /// The outcome when the target's scale cannot be read.
 fn target_unreadable(
     object: ObjectKey,
-    previous: HorizontalAutoscalerStatus,
+    previous: Option<&HorizontalAutoscalerStatus>,
     error: ProviderError,
     now: DateTime<Utc>,
 ) -> AutoscalerOutcome {
+    let previous = previous.cloned().unwrap_or_default();
     let failed = condition(
         reasons::ABLE_TO_SCALE,
         ConditionStatus::False,
@@ -190,7 +196,7 @@ async fn write_scale(
 
 /// One error per metric the decision could not use.
 fn metric_errors(
-    object: &ObjectKey,
+    ha: &HorizontalAutoscaler,
     decision: &Decision,
     readings: &[ProviderResult<f64>],
 ) -> Vec<ReconcileError> {
@@ -200,7 +206,7 @@ fn metric_errors(
         .enumerate()
         .filter_map(|(index, outcome)| match outcome {
             MetricOutcome::Error { reason, message } => Some(ReconcileError::Metric {
-                object: object.clone(),
+                object: ObjectKey::of(&ha.metadata),
                 index,
                 reason: reason.clone(),
                 message: message.clone(),
@@ -211,35 +217,36 @@ fn metric_errors(
         .collect()
 }
 
-/// The status after `decision` (and its write).
+/// The status after `decision` (and its write); the decision's history
+/// moves into it.
 fn next_status(
     ha: &HorizontalAutoscaler,
-    previous: HorizontalAutoscalerStatus,
-    decision: &Decision,
+    decision: &mut Decision,
     readings: &[ProviderResult<f64>],
     write: Option<&ScaleWrite>,
     now: DateTime<Utc>,
 ) -> HorizontalAutoscalerStatus {
+    let previous = ha.status.as_ref();
     let wrote = write.map(|w| w.result.is_ok());
     HorizontalAutoscalerStatus {
         observed_generation: ha.metadata.generation,
         current_replicas: decision.current_replicas,
-        desired_replicas: match wrote {
-            Some(false) => previous.desired_replicas,
+        desired_replicas: match (wrote, previous) {
+            (Some(false), Some(p)) => p.desired_replicas,
             _ => decision.desired_replicas,
         },
         last_scale_time: if wrote == Some(true) {
             Some(now)
         } else {
-            previous.last_scale_time
+            previous.and_then(|p| p.last_scale_time)
         },
         current_metrics: metric_statuses(decision, readings),
         conditions: merge_conditions(
-            &previous.conditions,
+            previous.map_or(&[][..], |p| &p.conditions),
             decision.conditions.iter().cloned(),
             now,
         ),
-        history: Some(decision.history.clone()),
+        history: Some(std::mem::take(&mut decision.history)),
     }
 }
 

@@ -52,6 +52,7 @@ mod producer;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -64,21 +65,22 @@ use crate::producers::ProducerError;
 use crate::provider::{ProviderError, ProviderErrorKind, ProviderResult};
 
 /// `namespace/name` of an object (namespace `default` when the object has
-/// none).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/// none). Cheap to clone (shared strings): reports carry one per object per
+/// tick.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// Namespace.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Name.
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl ObjectKey {
     /// `namespace/name`.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: &str, name: &str) -> Self {
         Self {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: Arc::from(namespace),
+            name: Arc::from(name),
         }
     }
 
@@ -88,6 +90,20 @@ impl ObjectKey {
             meta.namespace.as_deref().unwrap_or("default"),
             meta.name.as_deref().unwrap_or(""),
         )
+    }
+}
+
+/// A borrowed [`ObjectKey`], to look one up without building it. Hashes as
+/// the owned key does (the namespace's text, then the name's).
+#[derive(Debug, Clone, Copy, Hash)]
+pub(crate) struct KeyRef<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+}
+
+impl indexmap::Equivalent<ObjectKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &ObjectKey) -> bool {
+        *key.namespace == *self.namespace && *key.name == *self.name
     }
 }
 
@@ -222,16 +238,69 @@ pub(crate) fn condition(
     }
 }
 
-/// `previous` with each of `updates` set into it: one entry per type, the
-/// transition time kept unless the status changed.
+/// `previous` with each of `updates` set into it: one entry per type, in
+/// the previous order (new types last), the transition time kept unless the
+/// status changed (as [`set_condition`] does). Only the conditions that are
+/// not replaced are copied.
 pub(crate) fn merge_conditions(
     previous: &[Condition],
     updates: impl IntoIterator<Item = Condition>,
     now: DateTime<Utc>,
 ) -> Vec<Condition> {
-    let mut conditions = previous.to_vec();
-    for c in updates {
-        set_condition(&mut conditions, c, now);
+    let mut updates: Vec<Option<Condition>> = updates.into_iter().map(Some).collect();
+    let mut merged = Vec::with_capacity(previous.len() + updates.len());
+    for old in previous {
+        let update = updates
+            .iter_mut()
+            .find(|u| u.as_ref().is_some_and(|u| u.type_ == old.type_))
+            .and_then(Option::take);
+        merged.push(match update {
+            Some(mut new) => {
+                new.last_transition_time = if new.status == old.status {
+                    old.last_transition_time.or(Some(now))
+                } else {
+                    Some(now)
+                };
+                new
+            }
+            None => old.clone(),
+        });
     }
-    conditions
+    for new in updates.into_iter().flatten() {
+        set_condition(&mut merged, new, now);
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap() + chrono::Duration::seconds(s)
+    }
+
+    #[test]
+    fn merging_equals_setting_each_condition_in_turn() {
+        let c = |t: &'static str, st: ConditionStatus, r: &'static str| condition(t, st, r, "m");
+        let mut previous = Vec::new();
+        set_condition(&mut previous, c("A", ConditionStatus::True, "x"), at(0));
+        set_condition(&mut previous, c("B", ConditionStatus::False, "y"), at(0));
+        set_condition(&mut previous, c("C", ConditionStatus::True, "z"), at(0));
+        let updates = [
+            c("B", ConditionStatus::False, "y2"), // same status: time kept
+            c("D", ConditionStatus::True, "new"), // new type: appended
+            c("A", ConditionStatus::False, "x2"), // status changed: time now
+        ];
+        let mut expected = previous.clone();
+        for u in updates.clone() {
+            set_condition(&mut expected, u, at(30));
+        }
+        let merged = merge_conditions(&previous, updates, at(30));
+        assert_eq!(merged, expected);
+        assert_eq!(merged[0].last_transition_time, Some(at(30)));
+        assert_eq!(merged[1].last_transition_time, Some(at(0)));
+        assert_eq!(merged[3].type_, "D");
+    }
 }

@@ -71,12 +71,12 @@ pub async fn reconcile_node_group(
     sng: &ScalableNodeGroup,
     ctx: &NodeGroupContext<'_>,
 ) -> NodeGroupOutcome {
-    let object = ObjectKey::of(&sng.metadata);
-    let previous = sng.status.clone().unwrap_or_default();
+    let previous = sng.status.as_ref();
+    let previous_conditions = previous.map_or(&[][..], |s| &s.conditions);
     let spec = &sng.spec;
     let error = |operation: String, source| ReconcileError::Provider {
         kind: KIND,
-        object: object.clone(),
+        object: ObjectKey::of(&sng.metadata),
         operation: operation.into(),
         source,
     };
@@ -94,9 +94,9 @@ pub async fn reconcile_node_group(
             );
             return NodeGroupOutcome {
                 status: ScalableNodeGroupStatus {
-                    conditions: merge_conditions(&previous.conditions, [not_found], ctx.now),
+                    replicas: previous.and_then(|s| s.replicas),
+                    conditions: merge_conditions(previous_conditions, [not_found], ctx.now),
                     last_error: Some(e.to_string()),
-                    ..previous
                 },
                 errors: vec![error(
                     format!("finding {} {}", spec.type_, spec.id),
@@ -111,13 +111,17 @@ pub async fn reconcile_node_group(
         "Active",
         ConditionStatus::True,
         "NodeGroupFound",
-        format!("{} {} is managed", spec.type_, spec.id),
+        "the node group is served by its provider",
     );
 
     let observed = handle.replicas().await;
     let mut errors = Vec::new();
     let mut updates = vec![found];
-    let mut status = previous.clone();
+    let mut status = ScalableNodeGroupStatus {
+        replicas: previous.and_then(|s| s.replicas),
+        conditions: Vec::new(),
+        last_error: previous.and_then(|s| s.last_error.clone()),
+    };
     let write = match &observed {
         Err(e) => {
             updates.push(condition(
@@ -172,7 +176,7 @@ pub async fn reconcile_node_group(
             write
         }
     };
-    status.conditions = merge_conditions(&previous.conditions, updates, ctx.now);
+    status.conditions = merge_conditions(previous_conditions, updates, ctx.now);
     NodeGroupOutcome {
         status,
         observed,
