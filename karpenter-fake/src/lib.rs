@@ -22,7 +22,8 @@
 //!   `prometheus`).
 //! - [`Simulation`]: drives core's [`Runner`](karpenter_core::runner::Runner)
 //!   and the fakes tick by tick, records a [`Timeline`] (CSV and SVG chart)
-//!   and a [`SimulationReport`].
+//!   and a [`SimulationReport`]; [`summary::Summary`] prints it the way
+//!   the examples do.
 //!
 //! ## Example: a queue burst, scaled from zero and back
 //!
@@ -95,6 +96,7 @@ mod node_group;
 mod provider;
 mod queue;
 mod simulation;
+pub mod summary;
 mod timeline;
 
 pub use clock::SimClock;
