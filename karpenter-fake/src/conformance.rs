@@ -1172,3 +1172,9 @@ impl MetricSourceHarness for FakeMetricStoreHarness {
         Ok(Self::metric("conformance_no_data"))
     }
 }
+
+/// The guide "Implementing a provider" (`docs/providers.md`), whose code
+/// blocks run as this crate's doctests so that the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/providers.md")]
+pub struct ProvidersGuide;
