@@ -397,8 +397,9 @@ async fn harness<T>(what: &str, fut: impl Future<Output = HarnessResult<T>>) -> 
     })
 }
 
-/// Checks that `result` is an error of `kind`, retryable or not as the kind
-/// says, with a message; `what` names the call for the failure message.
+/// Checks that `result` is an error of `kind` (and so retryable or not as
+/// the kind says) with a message; `what` names the call for the failure
+/// message.
 fn expect_error<T: fmt::Debug>(
     what: &str,
     result: ProviderResult<T>,
@@ -416,12 +417,6 @@ fn expect_error<T: fmt::Debug>(
         format!(
             "{what}: expected an error of kind {kind:?}, got {:?}: {err}",
             err.kind
-        )
-    })?;
-    ensure(err.is_retryable() == kind.is_retryable(), || {
-        format!(
-            "{what}: a {kind:?} error must have is_retryable() == {}",
-            kind.is_retryable()
         )
     })?;
     ensure(!err.message.trim().is_empty(), || {
