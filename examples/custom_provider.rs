@@ -5,9 +5,16 @@
 //! and accept at most one resize every 30 s (sooner, they answer "slow
 //! down"). The whole provider — the `NodeGroup` and the `CloudProvider`
 //! factory that claims the `NimbusPool` type — is the block between the two
-//! `----` lines below, under 100 lines. Everything else (retries, keeping
+//! `----` lines below, under 150 lines. Everything else (retries, keeping
 //! the scale intent when a resize is throttled, the decision, status) comes
 //! from karpenter-core.
+//!
+//! Before the simulation it runs karpenter-fake's provider conformance
+//! suite against Nimbus pools (the harness block below) and prints the
+//! report: it checks the `NodeGroup` contract, e.g. that a size outside the
+//! pool's bounds is reported, not clamped. `cargo test -p
+//! karpenter-examples --example custom_provider` runs the same suite as a
+//! test, and drains a queue against a Nimbus pool.
 //!
 //! The demand is a custom metric, `nimbus_requests_per_second`, which a step
 //! hook writes into the metric store (standing in for your own exporter);
@@ -17,11 +24,15 @@
 //! cargo run -p karpenter-examples --example custom_provider [-- --out DIR]
 //! ```
 
+use std::collections::BTreeMap;
 use std::f64::consts::PI;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use karpenter_examples::{output_dir, print_summary, utc, write_outputs};
+use karpenter_examples::{ExampleError, output_dir, print_summary, utc, write_outputs};
+use karpenter_fake::conformance::{
+    self, ConformanceReport, HarnessError, HarnessResult, NodeGroupHarness,
+};
 use karpenter_fake::{SimClock, Simulation};
 
 // ---- the Nimbus provider -------------------------------------------------
@@ -33,6 +44,9 @@ use karpenter_core::provider::{
     CloudProvider, NodeGroup, NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderResult,
     ReplicaBounds, Stabilization,
 };
+
+/// The sizes a Nimbus pool accepts.
+const NIMBUS_BOUNDS: ReplicaBounds = ReplicaBounds { min: 0, max: 50 };
 
 /// One Nimbus instance pool.
 struct NimbusPool {
@@ -48,12 +62,49 @@ struct Pool {
     last_resize: Option<DateTime<Utc>>,
 }
 
+impl NimbusPool {
+    /// The pool `id` with `running` instances already booted.
+    fn new(id: &str, clock: Arc<dyn Clock>, running: usize) -> Self {
+        let boots = vec![clock.now(); running];
+        let state = Mutex::new(Pool {
+            boots,
+            last_resize: None,
+        });
+        Self {
+            id: id.to_string(),
+            clock,
+            state,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Pool {
+    /// Instances booted by `now`.
+    fn ready_at(&self, now: DateTime<Utc>) -> usize {
+        self.boots.iter().filter(|t| **t <= now).count()
+    }
+}
+
 #[async_trait]
 impl NodeGroup for NimbusPool {
     async fn set_replicas(&self, replicas: i32) -> ProviderResult<()> {
+        let ReplicaBounds { min, max } = NIMBUS_BOUNDS;
+        let Some(wanted) = usize::try_from(replicas)
+            .ok()
+            .filter(|_| (min..=max).contains(&replicas))
+        else {
+            let message = format!(
+                "nimbus pool {}: {replicas} instances is outside the pool's bounds [{min}, {max}]; ask for {min} to {max}",
+                self.id
+            );
+            return Err(ProviderError::new(ProviderErrorKind::OutOfBounds, message));
+        };
         let now = self.clock.now();
-        let mut pool = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let wanted = usize::try_from(replicas).unwrap_or(0);
+        let mut pool = self.lock();
         if wanted == pool.boots.len() {
             return Ok(()); // idempotent
         }
@@ -73,8 +124,8 @@ impl NodeGroup for NimbusPool {
 
     async fn replicas(&self) -> ProviderResult<NodeGroupReplicas> {
         let now = self.clock.now();
-        let pool = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let ready = pool.boots.iter().filter(|t| **t <= now).count();
+        let pool = self.lock();
+        let ready = pool.ready_at(now);
         Ok(NodeGroupReplicas {
             desired: i32::try_from(pool.boots.len()).unwrap_or(i32::MAX),
             ready: i32::try_from(ready).unwrap_or(i32::MAX),
@@ -90,7 +141,7 @@ impl NodeGroup for NimbusPool {
     }
 
     async fn bounds(&self) -> ProviderResult<Option<ReplicaBounds>> {
-        Ok(Some(ReplicaBounds { min: 0, max: 50 }))
+        Ok(Some(NIMBUS_BOUNDS))
     }
 }
 
@@ -120,14 +171,81 @@ impl CloudProvider for Nimbus {
     }
 
     fn node_group(&self, spec: &ScalableNodeGroupSpec) -> ProviderResult<Arc<dyn NodeGroup>> {
-        Ok(Arc::new(NimbusPool {
-            id: spec.id.clone(),
-            clock: self.clock.clone(),
-            state: Mutex::new(Pool::default()),
-        }))
+        Ok(Arc::new(NimbusPool::new(&spec.id, self.clock.clone(), 0)))
     }
 }
 // ---- end of the Nimbus provider ------------------------------------------
+
+// ---- its conformance harness ---------------------------------------------
+/// Lets `karpenter_fake::conformance` create Nimbus pools on a simulated
+/// clock, let them boot, and throttle them.
+struct NimbusHarness {
+    clock: SimClock,
+    pools: Mutex<BTreeMap<String, Arc<NimbusPool>>>,
+}
+
+impl NimbusHarness {
+    fn new(clock: &SimClock) -> Self {
+        let pools = Mutex::new(BTreeMap::new());
+        Self {
+            clock: clock.clone(),
+            pools,
+        }
+    }
+}
+
+#[async_trait]
+impl NodeGroupHarness for NimbusHarness {
+    fn description(&self) -> String {
+        "Nimbus pools (45 s boot, one resize per 30 s)".to_string()
+    }
+
+    // Nimbus pools have fixed bounds: `_bounds` is ignored, the suite reads
+    // `NodeGroup::bounds`.
+    async fn create_group(
+        &self,
+        name: &str,
+        initial: i32,
+        _bounds: ReplicaBounds,
+    ) -> HarnessResult<Arc<dyn NodeGroup>> {
+        let running = usize::try_from(initial).unwrap_or(0);
+        let pool = Arc::new(NimbusPool::new(
+            &format!("pool-{name}"),
+            self.clock.as_clock(),
+            running,
+        ));
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools.insert(name.to_string(), pool.clone());
+        Ok(pool)
+    }
+
+    async fn settle(&self) -> HarnessResult<()> {
+        self.clock.advance(Duration::from_secs(46)); // booted, throttle expired
+        Ok(())
+    }
+
+    async fn inject_throttle(&self, name: &str) -> HarnessResult<()> {
+        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pools
+            .get(name)
+            .ok_or_else(|| HarnessError::skip(format!("no pool {name:?}")))?;
+        pool.lock().last_resize = Some(self.clock.now()); // as if it just resized
+        Ok(())
+    }
+
+    async fn missing_group(&self) -> HarnessResult<ProviderResult<Arc<dyn NodeGroup>>> {
+        Err(HarnessError::skip(
+            "Nimbus creates a pool on first use, so no pool id is ever missing",
+        ))
+    }
+}
+
+/// Runs the conformance suite against Nimbus pools, on a clock of its own.
+async fn nimbus_conformance() -> Result<ConformanceReport, ExampleError> {
+    let clock = SimClock::new(utc(2026, 1, 5, 0, 0)?);
+    Ok(conformance::node_group(&NimbusHarness::new(&clock)).await)
+}
+// ---- end of the conformance harness --------------------------------------
 
 const MANIFESTS: &str = r#"
 apiVersion: autoscaling.karpenter.sh/v1alpha1
@@ -166,6 +284,13 @@ fn requests_per_second(hours: f64) -> f64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = output_dir()?;
+    let conformance = nimbus_conformance().await?;
+    print!("{conformance}");
+    if !conformance.passed() {
+        return Err(
+            "the Nimbus provider breaks the NodeGroup contract; see the failed checks above".into(),
+        );
+    }
     let wall = Instant::now();
 
     let clock = SimClock::new(utc(2026, 4, 6, 6, 0)?);
@@ -196,4 +321,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     print_summary(&report, &outputs, wall.elapsed());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use karpenter_core::provider::Queue;
+    use karpenter_fake::FakeQueue;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn nimbus_pools_conform() {
+        let report = nimbus_conformance().await.unwrap();
+        report.assert_passed();
+        let skipped: Vec<&str> = report.skipped().iter().map(|c| c.name).collect();
+        // No pool id is missing on Nimbus; no template: it cannot tell.
+        assert_eq!(
+            skipped,
+            ["template_shape", "missing_group_not_found"],
+            "{report}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queue_drains_against_a_nimbus_pool() {
+        let clock = SimClock::new(utc(2026, 1, 5, 0, 0).unwrap());
+        let pool = Arc::new(NimbusPool::new("pool-1", clock.as_clock(), 0));
+        let workers = pool.clone();
+        let jobs = FakeQueue::builder("jobs")
+            .messages(600)
+            .consumers_fn(move |now| workers.lock().ready_at(now) as f64, 1.0)
+            .build(&clock);
+        pool.set_replicas(4).await.unwrap();
+        clock.advance(Duration::from_secs(45)); // booting: nothing drains
+        assert_eq!(jobs.length().await.unwrap(), 600);
+        clock.advance(Duration::from_secs(60)); // 4 instances x 1 msg/s x 60 s
+        assert_eq!(jobs.length().await.unwrap(), 360);
+    }
 }

@@ -13,8 +13,9 @@
 //! cargo run -p karpenter-examples --example sim_scale
 //! ```
 //!
-//! This library holds what they share: where outputs go, how dates are
-//! written, and the summary they print.
+//! This library holds what they share: where outputs go and how dates are
+//! written. The summary they print is
+//! [`karpenter_fake::summary::Summary`], usable from any program.
 //!
 //! ```
 //! use karpenter_examples::{parse_out_dir, utc};
@@ -29,7 +30,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use karpenter_fake::{SimError, Simulation, SimulationReport, human_duration};
+use karpenter_fake::summary::Summary;
+use karpenter_fake::{SimError, Simulation, SimulationReport};
 
 /// Why an example could not run.
 #[derive(Debug, thiserror::Error)]
@@ -114,69 +116,12 @@ pub fn write_outputs(
     Ok(out)
 }
 
-/// `path` relative to the current directory when it is inside it.
-pub fn display_path(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// Prints the summary every example ends with: peak nodes, time to reach
-/// capacity, node-hours used, pending time, and where the chart is.
+/// Prints the summary every example ends with (peak nodes, time to reach
+/// capacity, node-hours used, pending time, and where the chart is): a
+/// [`Summary`] with the wall time and the files written.
 pub fn print_summary(report: &SimulationReport, outputs: &Outputs, wall: Duration) {
-    println!(
-        "simulated {} in {} steps of {} (seed {}) in {:.2} s of wall time",
-        human_duration((report.end - report.start).to_std().unwrap_or_default()),
-        report.steps,
-        human_duration(report.tick),
-        report.seed,
-        wall.as_secs_f64()
-    );
-    for g in &report.node_groups {
-        println!("node group {}:", g.node_group);
-        println!(
-            "  peak nodes:             {} ready, first at +{} (peak desired {})",
-            g.peak_ready,
-            human_duration(g.peak_ready_after),
-            g.peak_desired
-        );
-        println!(
-            "  time to reach capacity: {} (longest time fewer nodes were ready than desired)",
-            human_duration(g.time_to_capacity)
-        );
-        println!("  node-hours used:        {:.1}", g.node_hours);
-        println!(
-            "  at the end:             {} ready, {} desired",
-            g.final_ready, g.final_desired
-        );
-    }
-    for q in &report.queues {
-        println!(
-            "queue {}: peak {} messages, {} of {} processed; pending time: the oldest message waited {}",
-            q.queue,
-            q.peak_length,
-            q.processed,
-            q.arrived,
-            human_duration(q.longest_wait)
-        );
-    }
-    if let Some(p) = &report.pods {
-        println!(
-            "pods: peak {} pending; pending time: {:.1} pod-hours in total, longest wait {}",
-            p.peak_pending,
-            p.pending_pod_hours,
-            human_duration(p.longest_pending)
-        );
-    }
-    if report.errors > 0 {
-        println!("{} runner errors, first:", report.errors);
-        for e in &report.first_errors {
-            println!("  {e}");
-        }
-    }
-    println!("chart: {}", display_path(&outputs.svg));
-    println!("data:  {}", display_path(&outputs.csv));
+    Summary::new(report)
+        .wall_time(wall)
+        .files(&outputs.csv, &outputs.svg)
+        .print();
 }

@@ -22,7 +22,13 @@
 //!   `prometheus`).
 //! - [`Simulation`]: drives core's [`Runner`](karpenter_core::runner::Runner)
 //!   and the fakes tick by tick, records a [`Timeline`] (CSV and SVG chart)
-//!   and a [`SimulationReport`].
+//!   and a [`SimulationReport`]; [`summary::Summary`] prints it the way
+//!   the examples do.
+//! - [`conformance`]: the provider conformance suite. Every provider crate
+//!   runs [`conformance::node_group`], [`conformance::queue`] and
+//!   [`conformance::metric_source`] against its backend, as this crate does
+//!   against the fakes. The guide [Implementing a provider](https://github.com/karpenter-rs/karpenter-rs/blob/main/docs/providers.md)
+//!   (`docs/providers.md`) walks through a provider and its conformance test.
 //!
 //! ## Example: a queue burst, scaled from zero and back
 //!
@@ -88,6 +94,7 @@
 
 mod clock;
 mod cluster;
+pub mod conformance;
 mod error;
 mod manifests;
 mod metric_store;
@@ -95,6 +102,7 @@ mod node_group;
 mod provider;
 mod queue;
 mod simulation;
+pub mod summary;
 mod timeline;
 
 pub use clock::SimClock;

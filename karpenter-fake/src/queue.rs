@@ -1,5 +1,5 @@
 //! [`FakeQueue`]: messages arrive by a rate function and in bursts, and the
-//! ready nodes of node groups work them off.
+//! ready nodes of node groups (fake or your own) work them off.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,12 +16,39 @@ use crate::node_group::FakeNodeGroup;
 /// Messages per second arriving at an instant.
 pub type RateFn = Arc<dyn Fn(DateTime<Utc>) -> f64 + Send + Sync>;
 
+/// Nodes working off messages at an instant (see
+/// [`FakeQueueBuilder::consumers_fn`]).
+type WorkingNodesFn = Arc<dyn Fn(DateTime<Utc>) -> f64 + Send + Sync>;
+
+/// Who works off a queue's messages.
+enum Consumers {
+    /// A fake group: its ready count is integrated exactly over each span,
+    /// so a node that becomes ready mid-span works from that instant.
+    Fake(FakeNodeGroup),
+    /// Any other source of working nodes, sampled at the start of each span.
+    Nodes(WorkingNodesFn),
+}
+
+impl Consumers {
+    /// Node-seconds of work available over `[from, to)`.
+    fn node_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        match self {
+            Self::Fake(group) => group.ready_node_seconds_until(from, to),
+            Self::Nodes(nodes) => {
+                let n = nodes(from);
+                let n = if n.is_finite() && n > 0.0 { n } else { 0.0 };
+                n * seconds_between(from, to)
+            }
+        }
+    }
+}
+
 /// Configures a [`FakeQueue`]; see [`FakeQueue::builder`].
 pub struct FakeQueueBuilder {
     id: String,
     arrivals: Option<RateFn>,
     bursts: Vec<(DateTime<Utc>, u64)>,
-    consumers: Vec<(FakeNodeGroup, f64)>,
+    consumers: Vec<(Consumers, f64)>,
     initial: u64,
 }
 
@@ -50,8 +77,49 @@ impl FakeQueueBuilder {
     }
 
     /// Each ready node of `group` removes `messages_per_second` messages.
+    ///
+    /// The convenience form of [`consumers_fn`](Self::consumers_fn) for a
+    /// [`FakeNodeGroup`]: its ready count is integrated exactly over each
+    /// step, so a node that becomes ready mid-step works from that instant.
     pub fn consumers(mut self, group: &FakeNodeGroup, messages_per_second: f64) -> Self {
-        self.consumers.push((group.clone(), messages_per_second));
+        self.consumers
+            .push((Consumers::Fake(group.clone()), messages_per_second));
+        self
+    }
+
+    /// Each of `working_nodes(now)` nodes removes `messages_per_second`
+    /// messages: drain the queue against any node group, e.g. your own
+    /// provider's. The function is evaluated at the start of each step
+    /// (negative and non-finite counts count as 0), like
+    /// [`arrivals`](Self::arrivals).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    /// use chrono::{TimeZone, Utc};
+    /// use karpenter_fake::{FakeQueue, SimClock};
+    ///
+    /// let clock = SimClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap());
+    /// // Stands in for a node group of your own that knows its ready count.
+    /// let ready = Arc::new(AtomicU32::new(4));
+    /// let nodes = ready.clone();
+    /// let queue = FakeQueue::builder("jobs")
+    ///     .messages(100)
+    ///     .consumers_fn(move |_now| f64::from(nodes.load(Ordering::Relaxed)), 0.5)
+    ///     .build(&clock);
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(queue.len(), 80); // 4 nodes x 0.5 msg/s x 10 s
+    /// ```
+    pub fn consumers_fn(
+        mut self,
+        working_nodes: impl Fn(DateTime<Utc>) -> f64 + Send + Sync + 'static,
+        messages_per_second: f64,
+    ) -> Self {
+        self.consumers.push((
+            Consumers::Nodes(Arc::new(working_nodes)),
+            messages_per_second,
+        ));
         self
     }
 
@@ -91,7 +159,7 @@ impl FakeQueueBuilder {
 struct QueueState {
     arrivals: Option<RateFn>,
     bursts: VecDeque<(DateTime<Utc>, u64)>,
-    consumers: Vec<(FakeNodeGroup, f64)>,
+    consumers: Vec<(Consumers, f64)>,
     /// (arrived at, count), oldest first.
     messages: VecDeque<(DateTime<Utc>, u64)>,
     length: u64,
@@ -158,7 +226,7 @@ impl QueueState {
         let capacity: f64 = self
             .consumers
             .iter()
-            .map(|(g, rate)| g.ready_node_seconds_until(from, to) * rate.max(0.0))
+            .map(|(c, rate)| c.node_seconds(from, to) * rate.max(0.0))
             .sum::<f64>()
             + self.consume_carry;
         let whole = capacity.floor();
