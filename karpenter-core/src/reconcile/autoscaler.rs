@@ -53,8 +53,8 @@ pub struct AutoscalerOutcome {
 /// - A metric unreadable: it never pulls the count down (the engine's rule);
 ///   it is in `errors` and in `status.currentMetrics`.
 /// - Write failed: `AbleToScale=False` (`FailedUpdateScale`), no scale event
-///   or `lastScaleTime` is recorded, `desiredReplicas` keeps its last value;
-///   the next reconcile decides again.
+///   or `lastScaleTime` is recorded, `desiredReplicas` stays the target's
+///   current size; the next reconcile decides again.
 ///
 /// See the [module docs](super) for an example.
 pub async fn reconcile_autoscaler(
@@ -231,9 +231,11 @@ fn next_status(
     HorizontalAutoscalerStatus {
         observed_generation: ha.metadata.generation,
         current_replicas: decision.current_replicas,
-        desired_replicas: match (wrote, previous) {
-            (Some(false), Some(p)) => p.desired_replicas,
-            _ => decision.desired_replicas,
+        // A failed write left the target where it was.
+        desired_replicas: if wrote == Some(false) {
+            decision.current_replicas
+        } else {
+            decision.desired_replicas
         },
         last_scale_time: if wrote == Some(true) {
             Some(now)
