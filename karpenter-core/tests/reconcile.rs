@@ -578,16 +578,19 @@ fn queue_producer() -> MetricsProducer {
     .unwrap()
 }
 
+/// Name, the queue's length read, the `Calculable` condition, and the
+/// error's kind and whether it is retryable.
+type ProducerCase = (
+    &'static str,
+    Result<u64, ProviderErrorKind>,
+    (ConditionStatus, &'static str),
+    Option<(ProviderErrorKind, bool)>,
+);
+
 #[tokio::test]
 async fn producer_table() {
     use ConditionStatus::{False, True};
-    // (name, length read, reason, error kind and retryable)
-    let cases: [(
-        &str,
-        Result<u64, ProviderErrorKind>,
-        (ConditionStatus, &str),
-        Option<(ProviderErrorKind, bool)>,
-    ); 3] = [
+    let cases: [ProducerCase; 3] = [
         ("read", Ok(12), (True, "ValuesComputed"), None),
         (
             "throttled",
