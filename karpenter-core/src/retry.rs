@@ -220,9 +220,7 @@ where
     Fut: Future<Output = ProviderResult<T>>,
     N: fmt::Display,
 {
-    let deadline = clock
-        .now()
-        .checked_add_signed(TimeDelta::from_std(policy.deadline).unwrap_or(TimeDelta::MAX));
+    let started = clock.now();
     let mut rng: Option<JitterRng> = None;
     let mut attempt: u32 = 0;
     loop {
@@ -240,6 +238,9 @@ where
         }
         let rng = rng.get_or_insert_with(|| JitterRng::new(policy.seed.unwrap_or_else(fresh_seed)));
         let delay = policy.jittered_backoff(attempt, rng);
+        let deadline = TimeDelta::from_std(policy.deadline)
+            .ok()
+            .and_then(|d| started.checked_add_signed(d));
         let wake = TimeDelta::from_std(delay)
             .ok()
             .and_then(|d| clock.now().checked_add_signed(d));

@@ -300,7 +300,8 @@ pub async fn evaluate(
                 .to_string(),
         });
     };
-    let id = format!("{namespace}/{name}");
+    // Only error paths need the object's key.
+    let id = || format!("{namespace}/{name}");
     let spec = &producer.spec;
     let kinds = [
         (spec.queue.is_some(), "queue"),
@@ -308,15 +309,15 @@ pub async fn evaluate(
         (spec.schedule_spec.is_some(), "scheduleSpec"),
         (spec.pending_capacity.is_some(), "pendingCapacity"),
     ];
-    let set: Vec<&str> = kinds.iter().filter(|(s, _)| *s).map(|(_, k)| *k).collect();
-    if set.len() != 1 {
+    if kinds.iter().filter(|(set, _)| *set).count() != 1 {
+        let set: Vec<&str> = kinds.iter().filter(|(s, _)| *s).map(|(_, k)| *k).collect();
         let message = if set.is_empty() {
             "sets no producer; set exactly one of queue, reservedCapacity, scheduleSpec, pendingCapacity".to_string()
         } else {
             format!("sets {}; set exactly one of them", set.join(", "))
         };
         return Err(ProducerError::InvalidSpec {
-            producer: id,
+            producer: id(),
             field: "spec".to_string(),
             message,
         });
@@ -325,7 +326,7 @@ pub async fn evaluate(
 
     let (values, gauges, next_schedule_change) = if let Some(q) = &spec.queue {
         let provider_err = |error| ProducerError::Provider {
-            producer: id.clone(),
+            producer: id(),
             what: format!("reading queue {}/{}", q.type_, q.id),
             error,
         };
@@ -339,17 +340,17 @@ pub async fn evaluate(
             (Some(snapshot), _) => snapshot,
             (None, Some(error)) => {
                 return Err(ProducerError::ClusterSnapshot {
-                    producer: id,
+                    producer: id(),
                     error: error.clone(),
                 });
             }
-            (None, None) => return Err(ProducerError::NoClusterSnapshot { producer: id }),
+            (None, None) => return Err(ProducerError::NoClusterSnapshot { producer: id() }),
         };
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
         (rc.status_values(), rc.gauges(&labels), None)
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
-            producer: id,
+            producer: id(),
             field: format!("spec.scheduleSpec.{}", e.field),
             message: e.message,
         })?;
@@ -361,7 +362,7 @@ pub async fn evaluate(
         )
     } else {
         return Err(ProducerError::NotImplemented {
-            producer: id,
+            producer: id(),
             kind: "pendingCapacity",
         });
     };

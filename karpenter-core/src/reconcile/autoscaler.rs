@@ -129,7 +129,7 @@ fn target_unreadable(
         format!("the autoscaler was unable to get the target's current scale: {error}"),
     );
     let status = HorizontalAutoscalerStatus {
-        conditions: merge_conditions(&previous.conditions, [failed], now),
+        conditions: merge_conditions(&previous.conditions, vec![failed], now),
         ..previous
     };
     AutoscalerOutcome {
@@ -245,7 +245,7 @@ fn next_status(
         current_metrics: metric_statuses(decision, readings),
         conditions: merge_conditions(
             previous.map_or(&[][..], |p| &p.conditions),
-            decision.conditions.iter().cloned(),
+            decision.conditions.clone(),
             now,
         ),
         history: Some(std::mem::take(&mut decision.history)),

@@ -244,29 +244,25 @@ pub(crate) fn condition(
 /// not replaced are copied.
 pub(crate) fn merge_conditions(
     previous: &[Condition],
-    updates: impl IntoIterator<Item = Condition>,
+    mut updates: Vec<Condition>,
     now: DateTime<Utc>,
 ) -> Vec<Condition> {
-    let mut updates: Vec<Option<Condition>> = updates.into_iter().map(Some).collect();
     let mut merged = Vec::with_capacity(previous.len() + updates.len());
     for old in previous {
-        let update = updates
-            .iter_mut()
-            .find(|u| u.as_ref().is_some_and(|u| u.type_ == old.type_))
-            .and_then(Option::take);
-        merged.push(match update {
-            Some(mut new) => {
+        match updates.iter().position(|u| u.type_ == old.type_) {
+            Some(i) => {
+                let mut new = updates.remove(i);
                 new.last_transition_time = if new.status == old.status {
                     old.last_transition_time.or(Some(now))
                 } else {
                     Some(now)
                 };
-                new
+                merged.push(new);
             }
-            None => old.clone(),
-        });
+            None => merged.push(old.clone()),
+        }
     }
-    for new in updates.into_iter().flatten() {
+    for new in updates {
         set_condition(&mut merged, new, now);
     }
     merged
@@ -297,7 +293,7 @@ mod tests {
         for u in updates.clone() {
             set_condition(&mut expected, u, at(30));
         }
-        let merged = merge_conditions(&previous, updates, at(30));
+        let merged = merge_conditions(&previous, updates.to_vec(), at(30));
         assert_eq!(merged, expected);
         assert_eq!(merged[0].last_transition_time, Some(at(30)));
         assert_eq!(merged[1].last_transition_time, Some(at(0)));

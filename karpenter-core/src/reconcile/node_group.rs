@@ -95,7 +95,7 @@ pub async fn reconcile_node_group(
             return NodeGroupOutcome {
                 status: ScalableNodeGroupStatus {
                     replicas: previous.and_then(|s| s.replicas),
-                    conditions: merge_conditions(previous_conditions, [not_found], ctx.now),
+                    conditions: merge_conditions(previous_conditions, vec![not_found], ctx.now),
                     last_error: Some(e.to_string()),
                 },
                 errors: vec![error(
