@@ -305,7 +305,7 @@ fn hpa_spellings() {
     let a = ha(&objs[1]);
     assert_eq!(
         a.spec.min_replicas, None,
-        "absent minReplicas stays absent (means 1)"
+        "absent minReplicas stays absent (means 0, as in Karpenter v0.1)"
     );
     let t = &a.spec.metrics[0].prometheus.as_ref().unwrap().target;
     assert_eq!(t.type_, MetricTargetType::Utilization);

@@ -612,7 +612,7 @@ fn each_bad_field_is_reported_at_its_path_with_the_fix() {
                 json!("Mon,Tus"),
             )],
             "spec.scheduleSpec.behaviors[1].start.weekdays",
-            r#""Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday"#,
+            r#""Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday"#,
         ),
         case(
             Mp,
@@ -622,6 +622,15 @@ fn each_bad_field_is_reported_at_its_path_with_the_fix() {
             )],
             "spec.scheduleSpec.behaviors[1].start.weekdays",
             r#""Mon-Fri" is not a weekday"#,
+        ),
+        case(
+            Mp,
+            vec![set(
+                "/spec/scheduleSpec/behaviors/1/start/weekdays",
+                json!(8),
+            )],
+            "spec.scheduleSpec.behaviors[1].start.weekdays",
+            r#""8": "8" is out of range 0-7"#,
         ),
         case(
             Mp,
@@ -893,4 +902,12 @@ fn unknown_enum_values_are_rejected_when_parsing() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("\"4 nodes\" is not a quantity"), "{e}");
+}
+
+#[test]
+fn weekday_seven_is_valid_as_sunday() {
+    let mut mp = base(Kind::Mp);
+    mp["spec"]["scheduleSpec"]["behaviors"][0]["start"]["weekdays"] = json!(7);
+    mp["spec"]["scheduleSpec"]["behaviors"][0]["end"]["weekdays"] = json!("0,7");
+    assert_eq!(validate(Kind::Mp, mp), Ok(()));
 }

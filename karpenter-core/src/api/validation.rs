@@ -133,7 +133,7 @@ impl HorizontalAutoscaler {
             );
         }
         let max = spec.max_replicas;
-        // An absent minReplicas means 1, which `max >= 1` already covers.
+        // An absent minReplicas means 0, which `max >= 1` already covers.
         match spec.min_replicas {
             _ if max < 1 => errs.push("spec.maxReplicas", format!("must be >= 1, got {max}")),
             Some(min) if max < min => errs.push(

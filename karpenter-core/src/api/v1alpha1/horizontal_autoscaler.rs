@@ -62,8 +62,10 @@ fn default_ha_kind() -> String {
 pub struct HorizontalAutoscalerSpec {
     /// The object to scale; it must have a `scale` subresource.
     pub scale_target_ref: CrossVersionObjectReference,
-    /// Lower bound of the replicas the autoscaler sets. Defaults to 1; 0 is
-    /// allowed (node groups scale to zero) when a metric can scale from zero.
+    /// Lower bound of the replicas the autoscaler sets. Omitted means 0, as
+    /// in Karpenter v0.1 (the Kubernetes HPA defaults to 1): node groups scale
+    /// to zero and back. Every metric source here is a scalar, which can
+    /// scale from zero; set `minReplicas: 1` to keep at least one node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_replicas: Option<i32>,
     /// Upper bound of the replicas the autoscaler sets; at least 1 and at

@@ -136,7 +136,8 @@ pub struct Pattern {
     /// Months: 1..=12 or `Jan`..`Dec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub months: Option<PatternList>,
-    /// Weekdays: `Sun`..`Sat` (full names accepted) or 0..=6 with 0 = Sunday.
+    /// Weekdays: `Sun`..`Sat` (full names accepted) or 0..=7 with 0 and 7 =
+    /// Sunday (as in cron and Karpenter v0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekdays: Option<PatternList>,
 }
@@ -298,9 +299,9 @@ const MONTHS: FieldRule = FieldRule {
 const WEEKDAY_RULE: FieldRule = FieldRule {
     field: "weekdays",
     min: 0,
-    max: 6,
+    max: 7,
     names: Some((&WEEKDAY_NAMES, 0)),
-    help: "use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday",
+    help: "use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday",
 };
 
 impl FieldRule {
@@ -340,7 +341,12 @@ impl FieldRule {
             } else {
                 return fail(format!("{e:?} is not a number"));
             };
-            out.push(value);
+            // 7 is Sunday too, as in cron and Karpenter v0.1.
+            out.push(if self.field == "weekdays" && value == 7 {
+                0
+            } else {
+                value
+            });
         }
         if out.is_empty() {
             return fail("empty list".to_string());
@@ -526,9 +532,9 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "{weekdays: 'Mon,Tus'}",
-                r#"weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday"#,
+                r#"weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday"#,
             ),
-            ("{weekdays: 7}", r#"weekdays: "7": "7" is out of range 0-6"#),
+            ("{weekdays: 8}", r#"weekdays: "8": "8" is out of range 0-7"#),
             (
                 "{minutes: 60}",
                 r#"minutes: "60": "60" is out of range 0-59; use numbers 0-59"#,
@@ -561,6 +567,14 @@ mod tests {
             let err = pattern(yaml).resolve().unwrap_err();
             assert!(err.starts_with(want) || err.contains(want), "{yaml}: {err}");
         }
+    }
+
+    #[test]
+    fn weekday_seven_is_sunday() {
+        let r = pattern("{weekdays: '7,1,0'}").resolve().unwrap();
+        assert_eq!(r.weekdays, Some(vec![Weekday::Sun, Weekday::Mon]));
+        let r = pattern("{weekdays: 7}").resolve().unwrap();
+        assert_eq!(r.weekdays, Some(vec![Weekday::Sun]));
     }
 
     #[test]
