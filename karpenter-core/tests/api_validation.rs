@@ -796,7 +796,7 @@ spec:
           value: 0
           periodSeconds: 0
 "#;
-    let ha: HorizontalAutoscaler = serde_yaml::from_str(manifest).unwrap();
+    let ha: HorizontalAutoscaler = karpenter_core::api::from_yaml_str(manifest).unwrap();
     let errs = ha.validate().unwrap_err();
     let got: Vec<String> = errs.errors.iter().map(ToString::to_string).collect();
     let want = [
@@ -843,7 +843,7 @@ spec:
         start: {minutes: 61, weekdays: "Mon,Tus"}
         end: {hours: "9,25"}
 "#;
-    let mp: MetricsProducer = serde_yaml::from_str(manifest).unwrap();
+    let mp: MetricsProducer = karpenter_core::api::from_yaml_str(manifest).unwrap();
     let errs = mp.validate().unwrap_err();
     let paths: Vec<&str> = errs.errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(

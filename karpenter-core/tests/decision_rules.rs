@@ -1,6 +1,6 @@
 //! Table-driven tests of the decision engine, one per rule of
-//! HPA-SEMANTICS.md (§1–§7) and the karpenter-rs decisions. Each case is
-//! named after the rule it pins.
+//! `docs/decisions.md` (the Kubernetes HPA rules and where karpenter-rs
+//! differs). Each case is named after the rule it pins.
 
 // Test helpers outside #[test] fns may unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

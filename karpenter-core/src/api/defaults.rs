@@ -105,8 +105,8 @@ impl ResolvedRules {
     }
 }
 
-/// A [`Behavior`] with every default applied (karpenter-rs decision 1:
-/// an omitted behavior means these defaults, not the legacy HPA path).
+/// A [`Behavior`] with every default applied (an omitted behavior means
+/// these defaults, not the Kubernetes HPA's legacy path).
 ///
 /// ```
 /// use karpenter_core::api::defaults::ResolvedBehavior;
@@ -157,7 +157,7 @@ impl ResolvedBehavior {
     }
 
     /// How long scale events must be kept: the longest period of either
-    /// direction (karpenter-rs decision 6).
+    /// direction (the HPA keeps them per direction).
     pub fn event_retention_seconds(&self) -> i64 {
         self.scale_up
             .longest_period_seconds()

@@ -2,7 +2,7 @@
 //! path and the fix.
 //!
 //! The rules follow the Kubernetes HorizontalPodAutoscaler v2 validation
-//! (see `HPA-SEMANTICS.md` §8) where they apply, with the karpenter-rs
+//! where they apply (`docs/decisions.md`, "Validation"), with the karpenter-rs
 //! differences: `minReplicas` may be 0, `metrics` has no CPU default and must
 //! not be empty, and targets accept the Karpenter v0.1 `value` spelling for
 //! every target type.

@@ -21,7 +21,7 @@ use super::{Condition, ObjectMeta};
 /// assert!(mp.spec.queue.is_some());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricsProducer {
     /// `autoscaling.karpenter.sh/v1alpha1`.
     #[serde(default = "default_api_version")]
@@ -45,7 +45,7 @@ fn default_kind() -> String {
 
 /// Exactly one of the producer kinds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricsProducerSpec {
     /// Queue length and oldest message age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,7 +64,7 @@ pub struct MetricsProducerSpec {
 
 /// A queue to measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueSpec {
     /// Queue type: `AWSSQSQueue`, or any type a registered provider claims.
     #[serde(rename = "type")]
@@ -75,7 +75,7 @@ pub struct QueueSpec {
 
 /// Nodes whose reserved capacity to measure.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReservedCapacitySpec {
     /// Label selector (all labels must match) of the nodes to measure.
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct ReservedCapacitySpec {
 
 /// Nodes whose pending pods to count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingCapacitySpec {
     /// Label selector (all labels must match) of the node group's nodes.
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct PendingCapacitySpec {
 
 /// A weekly/yearly schedule of replicas.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// IANA time zone the patterns are read in, e.g. `America/Los_Angeles`.
     /// Defaults to `UTC`.
@@ -108,7 +108,7 @@ pub struct ScheduleSpec {
 
 /// Replicas between a start and an end pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledBehavior {
     /// Replicas while active.
     pub replicas: i32,
@@ -122,7 +122,7 @@ pub struct ScheduledBehavior {
 /// or a comma-separated string such as `Mon,Tue`); missing `minutes` and
 /// `hours` mean 0, other missing fields mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pattern {
     /// Minutes of the hour, 0..=59.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -454,7 +454,7 @@ mod tests {
     use super::*;
 
     fn pattern(yaml: &str) -> Pattern {
-        serde_yaml::from_str(yaml).unwrap()
+        crate::api::parse::from_yaml_str(yaml).unwrap()
     }
 
     #[test]
