@@ -694,6 +694,10 @@ fn duplicate_field(path: &str, field: &str) -> ParseError {
 fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?;
     let rest: String = l.chars().skip(column.checked_sub(1)?).collect();
+    // A key with nothing after it (`maxReplicas:`) is null in YAML.
+    if rest.starts_with(':') && rest.trim_start_matches(':').trim().is_empty() {
+        return Some("null".to_string());
+    }
     let token = match rest.chars().next() {
         Some(q @ ('"' | '\'')) => {
             let end = rest.get(1..)?.find(q).map_or(rest.len(), |i| i + 2);
@@ -704,7 +708,11 @@ fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
             rest.get(..end)?.trim().to_string()
         }
     };
-    (!token.is_empty()).then(|| clip(&token))
+    match token.as_str() {
+        "" => None,
+        "~" | "Null" | "NULL" => Some("null".to_string()),
+        _ => Some(clip(&token)),
+    }
 }
 
 /// Turns a serde-saphyr error into a [`ParseError`].
@@ -771,7 +779,6 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
         ),
         E::InvalidScalar { ty, .. } => {
             let got = got();
-            let got = if got == "~" { "null".to_string() } else { got };
             invalid(ParseErrorKind::InvalidType, path, &got, ty)
         }
         E::NullIntoString { .. } => invalid(ParseErrorKind::InvalidType, path, "null", "a string"),
@@ -816,6 +823,13 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
                 .unwrap_or(bare)
                 .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
             let mut m = format!("not valid YAML: {}", clip_long(&bare));
+            if bare.contains("recursion limit") || bare.contains("nesting") {
+                return ParseError {
+                    line,
+                    column,
+                    ..too_deep(0, 0)
+                };
+            }
             if bare.contains("unknown anchor") {
                 m.push_str(
                     "; define the anchor (`&name value`) before the alias that uses it (`*name`)",
@@ -860,9 +874,10 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The known name closest to `word`: the same name in another case, or
-/// the one at the smallest edit distance when that is at most a third of
-/// the word (and at least 2). `None` when nothing is close.
+/// The known name closest to `word`: the same name in another case, the
+/// one at the smallest edit distance when that is at most a third of the
+/// word (and at least 2), or one that `word` starts (or is started by).
+/// `None` when nothing is close.
 pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     if word.chars().count() > 100 {
         return None;
@@ -870,18 +885,28 @@ pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     if let Some(same) = known.iter().find(|k| k.eq_ignore_ascii_case(word)) {
         return Some(same);
     }
+    let lower = word.to_ascii_lowercase();
     let limit = (word.chars().count() / 3).max(2);
-    known
+    let by_distance = known
         .iter()
-        .map(|k| {
-            (
-                edit_distance(&word.to_ascii_lowercase(), &k.to_ascii_lowercase()),
-                *k,
-            )
-        })
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+        .map(|(_, k)| k);
+    // A shortened or lengthened name: `metric` for `metricName`.
+    by_distance.or_else(|| {
+        if lower.len() < 3 {
+            return None;
+        }
+        known
+            .iter()
+            .filter(|k| {
+                let k = k.to_ascii_lowercase();
+                k.starts_with(&lower) || lower.starts_with(&k)
+            })
+            .min_by_key(|k| k.len().abs_diff(lower.len()))
+            .copied()
+    })
 }
 
 #[cfg(test)]
@@ -902,6 +927,10 @@ mod tests {
             Some("maxReplicas")
         );
         assert_eq!(closest("foo", &["maxReplicas", "metrics"]), None);
+        assert_eq!(
+            closest("metric", &["namespace", "metricName"]),
+            Some("metricName")
+        );
     }
 
     #[test]
