@@ -55,7 +55,7 @@ impl MetricContext {
     }
 
     /// Whether nodes are still launching (status < spec): the ready count is
-    /// a partial view (`docs/decisions.md`, "Nodes still launching").
+    /// a partial view (`docs/decisions.md`, "Per-metric rules").
     pub fn launching(&self) -> bool {
         self.status_replicas < self.current_replicas
     }
@@ -75,7 +75,7 @@ pub enum Rule {
     /// `ceil(total / target)` (`AverageValue`).
     TotalOverTarget,
     /// A proposal below current while nodes launch, raised to current
-    /// (`docs/decisions.md`, "Nodes still launching").
+    /// (`docs/decisions.md`, "Per-metric rules").
     HeldWhileLaunching,
     /// A PID controller's output.
     Pid,
