@@ -202,7 +202,8 @@ impl Decision {
     pub fn record_write_failure(&mut self, message: &str, now: DateTime<Utc>) {
         if self.rescale()
             && let Some(pos) = self.history.scale_events.iter().rposition(|e| {
-                e.time == now && e.change == self.desired_replicas - self.current_replicas
+                e.time == now
+                    && e.change == self.desired_replicas.saturating_sub(self.current_replicas)
             })
         {
             self.history.scale_events.remove(pos);
@@ -470,7 +471,12 @@ impl<A: Algorithm> Autoscaler<A> {
         };
 
         if desired != current {
-            record_scale_event(&behavior, &mut history.scale_events, desired - current, now);
+            record_scale_event(
+                &behavior,
+                &mut history.scale_events,
+                desired.saturating_sub(current),
+                now,
+            );
             able = (
                 reasons::SUCCEEDED_RESCALE,
                 Cow::Owned(format!(
