@@ -318,3 +318,83 @@ fn a_saturated_recommendation_says_which_bound_applied() {
     );
     assert!(text.contains("clamped to maxReplicas 20"), "{text}");
 }
+
+#[test]
+fn wrong_shapes_name_the_field_and_what_was_found() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "maxReplicas: 20",
+            "maxReplicas: [1]",
+            "`autoscaler.spec.maxReplicas`: expected a single value (a number or a string), got a list",
+        ),
+        (
+            "target: {specReplicas: 5, statusReplicas: 4}",
+            "target: 5",
+            "`target`: expected a mapping, got 5; write e.g. `target: {specReplicas: 4, statusReplicas: 4}`",
+        ),
+        (
+            "- value: 8.6",
+            "- value: abc",
+            "`observations[0].value`: expected a finite number, got abc",
+        ),
+        (
+            "metadata: {name: web, namespace: default}",
+            "metadata: {name: web, labels: [1]}",
+            "`autoscaler.metadata.labels`: expected a mapping, got a list",
+        ),
+        (
+            "history:\n",
+            "history: 5\nx:\n",
+            "`history`: expected a mapping, got 5",
+        ),
+        (
+            "maxReplicas: 20",
+            "maxReplicas: 20\n    behavior: {scaleUp: {policies: {type: Pods}}}",
+            "`autoscaler.spec.behavior.scaleUp.policies`: expected a list, got a mapping",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let err = rejected(&EXAMPLE.replace(from, to));
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+        assert!(err.contains("(line "), "{err}");
+    }
+}
+
+#[test]
+fn json_messages_name_the_field_too() {
+    let base: serde_json::Value = karpenter_core::api::from_yaml_str(EXAMPLE).unwrap();
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            {
+                let mut d = base.clone();
+                d["autoscaler"]["spec"]["maxReplicas"] = serde_json::Value::Null;
+                d
+            },
+            "`autoscaler.spec.maxReplicas`: expected an integer between -2147483648 and 2147483647, got null; write e.g. `maxReplicas: 10`",
+        ),
+        (
+            {
+                let mut d = base.clone();
+                d["autoscaler"]["spec"]["minReplica"] = serde_json::json!(1);
+                d
+            },
+            "`autoscaler.spec.minReplica`: unknown field, did you mean `minReplicas`?",
+        ),
+        (
+            {
+                let mut d = base.clone();
+                d["target"] = serde_json::json!(5);
+                d
+            },
+            "`target`: expected a mapping, got 5",
+        ),
+    ];
+    for (doc, want) in cases {
+        let err = rejected(&serde_json::to_string_pretty(&doc).unwrap());
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+        assert!(err.contains("(line "), "{err}");
+    }
+    let err = rejected("{\"now\": \"\u{1}\"}");
+    assert!(err.contains("line 1, column"), "{err}");
+    assert!(err.contains("escape"), "{err}");
+}

@@ -204,11 +204,11 @@ pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
             .unwrap_or(&text_msg);
         let mut err = match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ParseError::new(
-                    ParseErrorKind::Syntax,
-                    String::new(),
-                    format!("not valid JSON: {}", clip(bare)),
-                )
+                let mut m = format!("not valid JSON: {}", clip(bare));
+                if bare.contains("control character") {
+                    m.push_str("; write it as an escape such as \\u0001");
+                }
+                ParseError::new(ParseErrorKind::Syntax, String::new(), m)
             }
             _ => from_serde_message(clean_path(&path), bare),
         };
@@ -444,6 +444,8 @@ fn leaf(path: &str) -> &str {
 fn example(path: &str) -> String {
     let field = leaf(path);
     let e = match field {
+        // The decide document's own `target`, not a metric's.
+        "target" if path == "target" => "target: {specReplicas: 4, statusReplicas: 4}",
         "maxReplicas" => "maxReplicas: 10",
         "minReplicas" => "minReplicas: 0",
         "replicas" => "replicas: 3",
@@ -504,13 +506,13 @@ fn expected_words(expected: &str) -> String {
                 }
             )
         }
-        "f32" | "f64" => "a number".to_string(),
+        "f32" | "f64" | "floating point" => "a finite number".to_string(),
         "a boolean" | "bool" => "true or false".to_string(),
         "a string" | "string" | "a borrowed string" => "a string".to_string(),
         "a sequence" | "sequence" => "a list".to_string(),
         "a map" | "map" => "a mapping".to_string(),
         "option" => "a value or null".to_string(),
-        _ if e.starts_with("struct ") => "a mapping of fields".to_string(),
+        _ if e.starts_with("struct ") => "a mapping".to_string(),
         _ if e.starts_with("a map") => "a mapping".to_string(),
         _ => e.to_string(),
     }
@@ -781,6 +783,26 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
             let got = got();
             invalid(ParseErrorKind::InvalidType, path, &got, ty)
         }
+        E::Unexpected { expected, .. } => {
+            let want = match *expected {
+                "string scalar" | "scalar" => "a single value (a number or a string)",
+                "mapping start" | "empty mapping start" => "a mapping",
+                "sequence start" => "a list",
+                other => other,
+            };
+            let token = got();
+            let got = if token.starts_with('[') || token.starts_with('-') {
+                "a list".to_string()
+            } else if token.starts_with('{') {
+                "a mapping".to_string()
+            } else if token == "this value" {
+                "something else".to_string()
+            } else {
+                token
+            };
+            let m = format!("expected {want}, got {got}{}", example(&path));
+            ParseError::new(ParseErrorKind::InvalidType, path, m)
+        }
         E::NullIntoString { .. } => invalid(ParseErrorKind::InvalidType, path, "null", "a string"),
         E::NonFiniteFloat { value, .. } => ParseError::new(
             ParseErrorKind::InvalidValue,
@@ -838,7 +860,7 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
             if bare.contains("unexpected character") {
                 m.push_str("; YAML does not allow control characters: remove it, or write it as an escape such as \\u0001 in a double-quoted string");
             }
-            ParseError::new(ParseErrorKind::Syntax, String::new(), m)
+            ParseError::new(ParseErrorKind::Syntax, path, m)
         }
     };
     if err.line.is_none() {
