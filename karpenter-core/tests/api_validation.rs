@@ -911,3 +911,20 @@ fn weekday_seven_is_valid_as_sunday() {
     mp["spec"]["scheduleSpec"]["behaviors"][0]["end"]["weekdays"] = json!("0,7");
     assert_eq!(validate(Kind::Mp, mp), Ok(()));
 }
+
+#[test]
+fn echoed_input_is_cut_at_80_characters() {
+    let long = "X".repeat(5000);
+    let mut ng = base(Kind::Sng);
+    ng["metadata"]["name"] = json!(long);
+    let mut mp = base(Kind::Mp);
+    mp["spec"]["scheduleSpec"]["timezone"] = json!(long);
+    mp["spec"]["scheduleSpec"]["behaviors"][0]["start"]["weekdays"] = json!(long);
+    for (kind, v) in [(Kind::Sng, ng), (Kind::Mp, mp)] {
+        let errors = validate(kind, v).unwrap_err();
+        for e in &errors.errors {
+            assert!(e.message.chars().count() < 400, "{e}");
+            assert!(e.message.contains('…'), "{e}");
+        }
+    }
+}

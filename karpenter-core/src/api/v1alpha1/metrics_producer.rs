@@ -313,7 +313,8 @@ impl FieldRule {
             PatternList::Text(s) => s.clone(),
             PatternList::List(_) => list.elements().join(","),
         };
-        let fail = |why: String| Err(format!("{written:?}: {why}; {}", self.help));
+        let q = |s: &str| crate::api::clip(&format!("{s:?}"));
+        let fail = |why: String| Err(format!("{}: {why}; {}", q(&written), self.help));
         let elements = list.elements();
         let mut out = Vec::with_capacity(elements.len());
         for e in &elements {
@@ -323,7 +324,14 @@ impl FieldRule {
             let value = if let Ok(n) = e.parse::<i64>() {
                 match u32::try_from(n) {
                     Ok(v) if (self.min..=self.max).contains(&v) => v,
-                    _ => return fail(format!("{e:?} is out of range {}-{}", self.min, self.max)),
+                    _ => {
+                        return fail(format!(
+                            "{} is out of range {}-{}",
+                            q(e),
+                            self.min,
+                            self.max
+                        ));
+                    }
                 }
             } else if let Some((names, base)) = self.names {
                 match lookup_name(names, e) {
@@ -335,11 +343,11 @@ impl FieldRule {
                         } else {
                             "a weekday"
                         };
-                        return fail(format!("{e:?} is not {what}"));
+                        return fail(format!("{} is not {what}", q(e)));
                     }
                 }
             } else {
-                return fail(format!("{e:?} is not a number"));
+                return fail(format!("{} is not a number", q(e)));
             };
             // 7 is Sunday too, as in cron and Karpenter v0.1.
             out.push(if self.field == "weekdays" && value == 7 {
