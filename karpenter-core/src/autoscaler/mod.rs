@@ -370,14 +370,27 @@ impl<A: Algorithm> Autoscaler<A> {
             behavior::cutoff(now, behavior.recommendation_retention_seconds()),
             behavior::cutoff(now, behavior.event_retention_seconds()),
         );
-        history.recommendations.retain(|r| r.time > keep_recs);
-        history.scale_events.retain(|e| e.time > keep_events);
         // Entries dated after now cannot be right (a clock that went back,
         // a hand-edited status): they would block a scale-up or undo
-        // changes that never happened. Drop them, and say so.
-        let (recs, events) = (history.recommendations.len(), history.scale_events.len());
-        history.recommendations.retain(|r| r.time <= now);
-        history.scale_events.retain(|e| e.time <= now);
+        // changes that never happened. Drop them too, and say so. (One
+        // pass per list: this runs on every decision.)
+        let (mut future_recs, mut future_events) = (0usize, 0usize);
+        history.recommendations.retain(|r| {
+            if r.time > now {
+                future_recs += 1;
+                false
+            } else {
+                r.time > keep_recs
+            }
+        });
+        history.scale_events.retain(|e| {
+            if e.time > now {
+                future_events += 1;
+                false
+            } else {
+                e.time > keep_events
+            }
+        });
         let mut states = 0;
         for state in &mut history.algorithm_state {
             if state.last_time.is_some_and(|t| t > now) {
@@ -385,14 +398,10 @@ impl<A: Algorithm> Autoscaler<A> {
                 states += 1;
             }
         }
-        let future = (
-            recs - history.recommendations.len(),
-            events - history.scale_events.len(),
-        );
-        if future != (0, 0) || states > 0 {
+        if future_recs + future_events + states > 0 {
             explanation.push(Step::IgnoredFutureHistory {
-                recommendations: future.0,
-                scale_events: future.1,
+                recommendations: future_recs,
+                scale_events: future_events,
                 algorithm_states: states,
             });
         }
