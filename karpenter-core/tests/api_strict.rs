@@ -319,3 +319,31 @@ fn documents_of_a_stream_keep_their_lines() {
     // Line 7 of the second document, which starts after 5 lines.
     assert_eq!(err.line, Some(5 + 7), "{err}");
 }
+
+#[test]
+fn odd_keys_and_characters_stay_readable() {
+    let text = SNG.replace("replicas: 1}", "replicas: 1, \"st`at us\": 2}");
+    let err = parse::from_str::<ScalableNodeGroup>(&text).unwrap_err();
+    assert_eq!(err.path, "spec.\"st`at us\"", "{err}");
+    let text = SNG.replace("replicas: 1}", "replicas: 1, \"st`at us\": 2}");
+    let json: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let err = parse::from_str::<ScalableNodeGroup>(&json.to_string()).unwrap_err();
+    assert_eq!(err.path, "spec.\"st`at us\"", "{err}");
+
+    // A reserved indicator is not a control character.
+    let err =
+        parse::from_str::<ScalableNodeGroup>(&SNG.replace("id: web", "id: @web")).unwrap_err();
+    assert!(err.message.contains("quote the value"), "{err}");
+    assert!(!err.message.contains("control"), "{err}");
+    let err =
+        parse::from_str::<ScalableNodeGroup>(&SNG.replace("id: web", "id: \u{7}web")).unwrap_err();
+    assert!(err.message.contains("control characters"), "{err}");
+
+    // Block scalars keep their commas when quoted back.
+    let err = parse::from_str::<ScalableNodeGroup>(&SNG.replace(
+        "spec: {type: AWSEKSNodeGroup, id: web, replicas: 1}",
+        "spec:\n  type: X\n  id: web\n  replicas: 1,5 # five\n",
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("got 1,5;"), "{err}");
+}

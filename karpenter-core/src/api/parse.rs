@@ -556,6 +556,17 @@ fn backticked(s: &str) -> Option<(&str, &str)> {
     Some((s.get(start..start + len)?, s.get(start + len + 1..)?))
 }
 
+/// The name in "`name`, expected ..." / "`name`, there are no ...", which
+/// may itself contain backticks, and the rest after it.
+fn quoted_name(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('`')?;
+    let end = inner
+        .find("`, expected")
+        .or_else(|| inner.find("`, there are no"))
+        .or_else(|| inner.rfind('`'))?;
+    Some((inner.get(..end)?, inner.get(end + 1..)?))
+}
+
 /// The names listed after "expected one of" / "expected" in a serde message.
 fn listed_names(s: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -571,14 +582,14 @@ fn listed_names(s: &str) -> Vec<String> {
 /// deserializers), with the path it happened at.
 fn from_serde_message(path: String, msg: &str) -> ParseError {
     if let Some(rest) = msg.strip_prefix("unknown field ")
-        && let Some((field, tail)) = backticked(rest)
+        && let Some((field, tail)) = quoted_name(rest)
     {
         let names = listed_names(tail);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         return unknown_field(&path, field, &names);
     }
     if let Some(rest) = msg.strip_prefix("unknown variant ")
-        && let Some((variant, tail)) = backticked(rest)
+        && let Some((variant, tail)) = quoted_name(rest)
     {
         let names = listed_names(tail);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -641,13 +652,28 @@ fn invalid(kind: ParseErrorKind, path: String, got: &str, expected: &str) -> Par
     ParseError::new(kind, path, m)
 }
 
+/// A mapping key as a path segment: as it is when it looks like a field
+/// name, else quoted (`"st`atistic"`), so that the path stays readable.
+fn key_segment(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.'));
+    if plain {
+        key.to_string()
+    } else {
+        clip(&format!("{key:?}"))
+    }
+}
+
 fn unknown_field(path: &str, field: &str, known: &[&str]) -> ParseError {
     // Some deserializers record the unknown key in the path already.
-    let full = if path == field || path.ends_with(&format!(".{field}")) {
-        path.to_string()
+    let parent = if path == field {
+        ""
     } else {
-        join(path, field)
+        path.strip_suffix(&format!(".{field}")).unwrap_or(path)
     };
+    let full = join(parent, &key_segment(field));
     let suggestion = closest(field, known).map(str::to_string);
     let message = match &suggestion {
         Some(s) => format!("unknown field, did you mean `{s}`?"),
@@ -656,7 +682,7 @@ fn unknown_field(path: &str, field: &str, known: &[&str]) -> ParseError {
     };
     ParseError {
         suggestion,
-        ..ParseError::new(ParseErrorKind::UnknownField, clip(&full), message)
+        ..ParseError::new(ParseErrorKind::UnknownField, full, message)
     }
 }
 
@@ -683,7 +709,7 @@ fn missing_field(path: &str, field: &str) -> ParseError {
 }
 
 fn duplicate_field(path: &str, field: &str) -> ParseError {
-    let full = join(path, &clip(field));
+    let full = join(path, &key_segment(field));
     ParseError::new(
         ParseErrorKind::DuplicateField,
         full,
@@ -695,7 +721,10 @@ fn duplicate_field(path: &str, field: &str) -> ParseError {
 /// cut out: up to the end of the line, a flow delimiter or a comment.
 fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?;
+    let before: String = l.chars().take(column.checked_sub(1)?).collect();
     let rest: String = l.chars().skip(column.checked_sub(1)?).collect();
+    // Commas and brackets end a value only inside `{...}` or `[...]`.
+    let flow = before.contains(['{', '[']);
     // A key with nothing after it (`maxReplicas:`) is null in YAML.
     if rest.starts_with(':') && rest.trim_start_matches(':').trim().is_empty() {
         return Some("null".to_string());
@@ -706,8 +735,12 @@ fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
             rest.get(..end)?.to_string()
         }
         _ => {
-            let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
-            rest.get(..end)?.trim().to_string()
+            let end = if flow {
+                rest.find([',', '}', ']', '#'])
+            } else {
+                rest.find(" #")
+            };
+            rest.get(..end.unwrap_or(rest.len()))?.trim().to_string()
         }
     };
     match token.as_str() {
@@ -857,8 +890,16 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
                     "; define the anchor (`&name value`) before the alias that uses it (`*name`)",
                 );
             }
-            if bare.contains("unexpected character") {
-                m.push_str("; YAML does not allow control characters: remove it, or write it as an escape such as \\u0001 in a double-quoted string");
+            if let Some(rest) = bare.strip_prefix("unexpected character: `") {
+                let shown = rest.strip_suffix('\'').unwrap_or(rest);
+                let control =
+                    shown.starts_with("\\u{") || shown.chars().next().is_some_and(char::is_control);
+                m = format!("not valid YAML: unexpected character `{shown}`");
+                if control {
+                    m.push_str("; YAML does not allow control characters: remove it, or write it as an escape such as \\u0001 in a double-quoted string");
+                } else {
+                    m.push_str("; a value cannot start with it in YAML: quote the value (\"...\")");
+                }
             }
             ParseError::new(ParseErrorKind::Syntax, path, m)
         }
