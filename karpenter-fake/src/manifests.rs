@@ -47,7 +47,17 @@ impl Manifests {
     ///
     /// Fields are strict: an unknown field anywhere in `spec` is an error
     /// naming its path, line and the closest known field
-    /// ([`karpenter_core::api::parse`]).
+    /// ([`karpenter_core::api::parse`]). A document may also be JSON.
+    ///
+    /// ```
+    /// use karpenter_fake::Manifests;
+    ///
+    /// let err = Manifests::from_yaml(
+    ///     "kind: ScalableNodeGroup\nmetadata: {name: a}\nspec: {type: FakeNodeGroup, id: a, replica: 1}\n",
+    /// )
+    /// .unwrap_err();
+    /// assert!(err.to_string().contains("`spec.replica`: unknown field, did you mean `replicas`? (line 3"));
+    /// ```
     pub fn from_yaml(yaml: &str) -> Result<Self, SimError> {
         let mut out = Self::default();
         for doc in parse::yaml_documents(yaml) {
@@ -70,13 +80,13 @@ impl Manifests {
             match kind.as_str() {
                 "MetricsProducer" => out
                     .producers
-                    .push(parse::from_yaml_str(doc.text).map_err(fail(what))?),
+                    .push(parse::from_str(doc.text).map_err(fail(what))?),
                 "HorizontalAutoscaler" => out
                     .autoscalers
-                    .push(parse::from_yaml_str(doc.text).map_err(fail(what))?),
+                    .push(parse::from_str(doc.text).map_err(fail(what))?),
                 "ScalableNodeGroup" => out
                     .node_groups
-                    .push(parse::from_yaml_str(doc.text).map_err(fail(what))?),
+                    .push(parse::from_str(doc.text).map_err(fail(what))?),
                 _ => return Err(SimError::UnknownKind { index, kind }),
             }
         }

@@ -398,3 +398,13 @@ fn json_messages_name_the_field_too() {
     assert!(err.contains("line 1, column"), "{err}");
     assert!(err.contains("escape"), "{err}");
 }
+
+#[test]
+fn the_help_names_the_input_limit_and_the_exit_codes() {
+    let out = karpenter(&["decide", "--help"], "");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("16 MiB"), "{help}");
+    assert!(help.contains("Unknown fields are errors"), "{help}");
+    assert!(help.contains("status 2"), "{help}");
+}
