@@ -347,3 +347,14 @@ fn odd_keys_and_characters_stay_readable() {
     .unwrap_err();
     assert!(err.message.contains("got 1,5;"), "{err}");
 }
+
+#[test]
+fn parser_budgets_are_explained_in_words() {
+    let err = parse::from_yaml_str::<Vec<i32>>(&"- 1\n".repeat(260_000)).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::TooDeep, "{err}");
+    assert!(err.message.contains("more than 250000 values"), "{err}");
+    assert!(!err.message.contains('{'), "{err}");
+    let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+    let err = parse::from_yaml_str::<serde_json::Value>(bomb).unwrap_err();
+    assert!(!err.message.contains('{'), "{err}");
+}

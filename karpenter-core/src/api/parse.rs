@@ -843,17 +843,28 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
             format!("expected a finite number, got {}", clip(value)),
         ),
         E::Budget { breach, .. } => {
+            use serde_saphyr::budget::BudgetBreach as B;
             let m = match breach {
-                serde_saphyr::budget::BudgetBreach::Depth { .. } => {
+                B::Depth { .. } => {
                     return ParseError {
                         line,
                         column,
                         ..too_deep(0, 0)
                     };
                 }
-                other => format!(
-                    "the document is too large or uses too many aliases ({other:?}); write it out plainly"
+                B::Nodes { nodes } => format!(
+                    "has more than {} values (lists, mappings and scalars); a manifest or decide document has a few hundred",
+                    nodes.saturating_sub(1)
                 ),
+                B::Events { events } => format!(
+                    "is too large for the YAML parser (more than {} events); a manifest or decide document is a few kilobytes",
+                    events.saturating_sub(1)
+                ),
+                B::Aliases { .. } | B::AliasAnchorRatio { .. } | B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+                    "uses too many YAML aliases (`*name`); write the values out instead".to_string()
+                }
+                B::Anchors { .. } => "defines too many YAML anchors (`&name`)".to_string(),
+                _ => "exceeds a YAML parser limit (size, documents or merge keys); write the document out plainly".to_string(),
             };
             ParseError::new(ParseErrorKind::TooDeep, String::new(), m)
         }
