@@ -408,3 +408,21 @@ fn the_help_names_the_input_limit_and_the_exit_codes() {
     assert!(help.contains("Unknown fields are errors"), "{help}");
     assert!(help.contains("status 2"), "{help}");
 }
+
+#[test]
+fn the_years_0000_and_9999_work_and_offsets_are_checked_in_utc() {
+    let no_history = EXAMPLE.split("\nhistory:").next().unwrap();
+    for now in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+        let doc = no_history.replace("2026-01-01T00:10:00Z", now);
+        let out = decide_document(&doc).unwrap();
+        // The history it returns is readable again.
+        let json = serde_json::to_string(&out.history).unwrap();
+        assert!(json.contains(now), "{json}");
+    }
+    let doc = no_history.replace("2026-01-01T00:10:00Z", "9999-12-31T23:59:59-01:00");
+    let err = rejected(&doc);
+    assert!(
+        err.contains("outside those years in UTC, got \"9999-12-31T23:59:59-01:00\""),
+        "{err}"
+    );
+}

@@ -922,12 +922,13 @@ fn yaml_error(text: &str, path: String, e: &serde_saphyr::Error) -> ParseError {
     err
 }
 
-/// `s` cut to a message-sized 200 characters (messages quote input).
+/// `s` cut to a message-sized 300 characters (a parser's message may quote
+/// input at any length).
 fn clip_long(s: &str) -> String {
-    if s.chars().count() <= 200 {
+    if s.chars().count() <= 300 {
         s.to_string()
     } else {
-        let cut: String = s.chars().take(199).collect();
+        let cut: String = s.chars().take(299).collect();
         format!("{cut}…")
     }
 }

@@ -26,7 +26,7 @@ pub const EXAMPLE: &str = "2026-01-01T00:10:00Z";
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     let bad = |why: &str| {
         format!(
-            "must be an RFC 3339 instant such as \"{EXAMPLE}\" (a four-digit year 0000-9999, a `T`, and `Z` or an offset such as +01:00){why}, got {}",
+            "must be an RFC 3339 instant such as \"{EXAMPLE}\" (year 0000-9999, `Z` or an offset such as +01:00){why}, got {}",
             clip(&format!("{s:?}"))
         )
     };
@@ -36,7 +36,7 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
             if (0..=9999).contains(&t.year()) {
                 Ok(t)
             } else {
-                Err(bad("; in UTC it is outside the years 0000-9999"))
+                Err(bad("; this one is outside those years in UTC"))
             }
         }
         Err(_) => Err(bad("")),
