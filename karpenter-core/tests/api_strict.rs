@@ -358,3 +358,19 @@ fn parser_budgets_are_explained_in_words() {
     let err = parse::from_yaml_str::<serde_json::Value>(bomb).unwrap_err();
     assert!(!err.message.contains('{'), "{err}");
 }
+
+#[test]
+fn yaml_flow_documents_that_look_like_json_are_read_as_yaml() {
+    let ng: ScalableNodeGroup =
+        parse::from_str("{metadata: {name: web}, spec: {type: X, id: web}}").unwrap();
+    assert_eq!(ng.spec.id, "web");
+    // Its field errors are the YAML ones...
+    let err =
+        parse::from_str::<ScalableNodeGroup>("{metadata: {name: web}, spec: {type: X, idd: web}}")
+            .unwrap_err();
+    assert_eq!(err.path, "spec.idd", "{err}");
+    // ...and broken JSON is reported as JSON.
+    let err = parse::from_str::<ScalableNodeGroup>(r#"{"metadata": {"name": "web"}, "spec": {"#)
+        .unwrap_err();
+    assert!(err.message.contains("not valid JSON"), "{err}");
+}

@@ -153,9 +153,22 @@ impl ParseError {
 
 /// Reads `text` as JSON or YAML (see [`Format::detect`]) into `T`, ignoring
 /// a leading byte-order mark.
+///
+/// Text that starts like JSON but is not JSON, such as a YAML flow mapping
+/// (`{kind: ScalableNodeGroup, ...}`), is read as YAML; if it is not YAML
+/// either, the JSON error is reported.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
     match Format::detect(text) {
-        Format::Json => from_json_str(text),
+        Format::Json => from_json_str(text).or_else(|json| {
+            if json.kind != ParseErrorKind::Syntax {
+                return Err(json);
+            }
+            match from_yaml_str(text) {
+                Ok(v) => Ok(v),
+                Err(yaml) if yaml.kind != ParseErrorKind::Syntax => Err(yaml),
+                Err(_) => Err(json),
+            }
+        }),
         Format::Yaml => from_yaml_str(text),
     }
 }
