@@ -7,12 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Weekday;
-use karpenter_core::api::Quantity;
 use karpenter_core::api::v1alpha1::{
     HorizontalAutoscaler, MetricTargetType, MetricsProducer, PatternList, ScalableNodeGroup,
     ScalingPolicySelect, ScalingPolicyType,
 };
-use serde::Deserialize;
+use karpenter_core::api::{Quantity, parse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -28,16 +27,16 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Deserializes `value` as `T`, checks it validates, and that JSON out and
-/// back in gives an equal value.
-fn typed<T>(file: &str, index: usize, value: serde_yaml::Value) -> T
+/// Parses `text` as `T` with the strict parser, checks it validates, and
+/// that JSON and YAML out and back in give an equal value.
+fn typed<T>(file: &str, index: usize, text: &str) -> T
 where
     T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug,
 {
-    let obj: T = serde_yaml::from_value(value)
+    let obj: T = parse::from_yaml_str(text)
         .unwrap_or_else(|e| panic!("{file} document {index}: does not parse: {e}"));
     let json = serde_json::to_string_pretty(&obj).unwrap();
-    let back: T = serde_json::from_str(&json).unwrap_or_else(|e| {
+    let back: T = parse::from_str(&json).unwrap_or_else(|e| {
         panic!("{file} document {index}: JSON does not parse back: {e}\n{json}")
     });
     assert_eq!(
@@ -45,8 +44,10 @@ where
         "{file} document {index}: JSON round trip changed it\n{json}"
     );
     // And through YAML too, since that is what `kubectl get -o yaml` prints.
-    let yaml = serde_yaml::to_string(&obj).unwrap();
-    let back: T = serde_yaml::from_str(&yaml).unwrap();
+    let yaml = serde_saphyr::to_string(&obj).unwrap();
+    let back: T = parse::from_yaml_str(&yaml).unwrap_or_else(|e| {
+        panic!("{file} document {index}: YAML does not parse back: {e}\n{yaml}")
+    });
     assert_eq!(
         back, obj,
         "{file} document {index}: YAML round trip changed it\n{yaml}"
@@ -59,30 +60,28 @@ fn load(file: &str) -> Vec<Object> {
     let text = std::fs::read_to_string(fixtures_dir().join(file))
         .unwrap_or_else(|e| panic!("{file}: {e}"));
     let mut out = Vec::new();
-    for (index, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let value = serde_yaml::Value::deserialize(doc)
-            .unwrap_or_else(|e| panic!("{file} document {index}: not YAML: {e}"));
-        if value.is_null() {
+    for doc in parse::yaml_documents(&text) {
+        let index = doc.index;
+        if doc.is_empty() {
             continue; // an empty document, e.g. a trailing `---`
         }
-        let kind = value
-            .get("kind")
-            .and_then(serde_yaml::Value::as_str)
-            .unwrap_or_else(|| panic!("{file} document {index}: no kind"))
-            .to_string();
+        let kind = parse::TypeMeta::of(doc.text)
+            .unwrap_or_else(|e| panic!("{file} document {index}: not YAML: {e}"))
+            .kind
+            .unwrap_or_else(|| panic!("{file} document {index}: no kind"));
         let obj = match kind.as_str() {
             "HorizontalAutoscaler" => {
-                let ha: HorizontalAutoscaler = typed(file, index, value);
+                let ha: HorizontalAutoscaler = typed(file, index, doc.text);
                 check(file, index, ha.validate());
                 Object::Ha(Box::new(ha))
             }
             "MetricsProducer" => {
-                let mp: MetricsProducer = typed(file, index, value);
+                let mp: MetricsProducer = typed(file, index, doc.text);
                 check(file, index, mp.validate());
                 Object::Mp(Box::new(mp))
             }
             "ScalableNodeGroup" => {
-                let ng: ScalableNodeGroup = typed(file, index, value);
+                let ng: ScalableNodeGroup = typed(file, index, doc.text);
                 check(file, index, ng.validate());
                 Object::Sng(Box::new(ng))
             }
@@ -305,7 +304,7 @@ fn hpa_spellings() {
     let a = ha(&objs[1]);
     assert_eq!(
         a.spec.min_replicas, None,
-        "absent minReplicas stays absent (means 1)"
+        "absent minReplicas stays absent (means 0, as in Karpenter v0.1)"
     );
     let t = &a.spec.metrics[0].prometheus.as_ref().unwrap().target;
     assert_eq!(t.type_, MetricTargetType::Utilization);

@@ -612,7 +612,7 @@ fn each_bad_field_is_reported_at_its_path_with_the_fix() {
                 json!("Mon,Tus"),
             )],
             "spec.scheduleSpec.behaviors[1].start.weekdays",
-            r#""Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday"#,
+            r#""Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday"#,
         ),
         case(
             Mp,
@@ -622,6 +622,15 @@ fn each_bad_field_is_reported_at_its_path_with_the_fix() {
             )],
             "spec.scheduleSpec.behaviors[1].start.weekdays",
             r#""Mon-Fri" is not a weekday"#,
+        ),
+        case(
+            Mp,
+            vec![set(
+                "/spec/scheduleSpec/behaviors/1/start/weekdays",
+                json!(8),
+            )],
+            "spec.scheduleSpec.behaviors[1].start.weekdays",
+            r#""8": "8" is out of range 0-7"#,
         ),
         case(
             Mp,
@@ -787,7 +796,7 @@ spec:
           value: 0
           periodSeconds: 0
 "#;
-    let ha: HorizontalAutoscaler = serde_yaml::from_str(manifest).unwrap();
+    let ha: HorizontalAutoscaler = karpenter_core::api::from_yaml_str(manifest).unwrap();
     let errs = ha.validate().unwrap_err();
     let got: Vec<String> = errs.errors.iter().map(ToString::to_string).collect();
     let want = [
@@ -834,7 +843,7 @@ spec:
         start: {minutes: 61, weekdays: "Mon,Tus"}
         end: {hours: "9,25"}
 "#;
-    let mp: MetricsProducer = serde_yaml::from_str(manifest).unwrap();
+    let mp: MetricsProducer = karpenter_core::api::from_yaml_str(manifest).unwrap();
     let errs = mp.validate().unwrap_err();
     let paths: Vec<&str> = errs.errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
@@ -893,4 +902,29 @@ fn unknown_enum_values_are_rejected_when_parsing() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("\"4 nodes\" is not a quantity"), "{e}");
+}
+
+#[test]
+fn weekday_seven_is_valid_as_sunday() {
+    let mut mp = base(Kind::Mp);
+    mp["spec"]["scheduleSpec"]["behaviors"][0]["start"]["weekdays"] = json!(7);
+    mp["spec"]["scheduleSpec"]["behaviors"][0]["end"]["weekdays"] = json!("0,7");
+    assert_eq!(validate(Kind::Mp, mp), Ok(()));
+}
+
+#[test]
+fn echoed_input_is_cut_at_80_characters() {
+    let long = "X".repeat(5000);
+    let mut ng = base(Kind::Sng);
+    ng["metadata"]["name"] = json!(long);
+    let mut mp = base(Kind::Mp);
+    mp["spec"]["scheduleSpec"]["timezone"] = json!(long);
+    mp["spec"]["scheduleSpec"]["behaviors"][0]["start"]["weekdays"] = json!(long);
+    for (kind, v) in [(Kind::Sng, ng), (Kind::Mp, mp)] {
+        let errors = validate(kind, v).unwrap_err();
+        for e in &errors.errors {
+            assert!(e.message.chars().count() < 400, "{e}");
+            assert!(e.message.contains('…'), "{e}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Table-driven tests of the decision engine, one per rule of
-//! HPA-SEMANTICS.md (§1–§7) and the karpenter-rs decisions. Each case is
-//! named after the rule it pins.
+//! `docs/decisions.md` (the Kubernetes HPA rules and where karpenter-rs
+//! differs). Each case is named after the rule it pins.
 
 // Test helpers outside #[test] fns may unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -265,8 +265,20 @@ fn s1_branches_paused_out_of_range_and_seeding() {
             ..Case::default()
         },
         Case {
-            name: "min_replicas_defaults_to_one",
+            // Karpenter v0.1: an omitted minReplicas means 0, not the HPA's 1.
+            name: "min_replicas_defaults_to_zero",
             min: None,
+            current: 3,
+            status: 3,
+            observations: vec![v(0.0)],
+            behavior: no_down_window(),
+            want: 0,
+            want_conditions: vec![("ScalingLimited", "False", "DesiredWithinRange")],
+            ..Case::default()
+        },
+        Case {
+            name: "explicit_min_replicas_one_limits_the_scale_down",
+            min: Some(1),
             current: 3,
             status: 3,
             observations: vec![v(0.0)],

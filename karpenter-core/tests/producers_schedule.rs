@@ -366,3 +366,31 @@ fn convenience_functions_and_gauges() {
     assert_eq!(v.status_values()["replicas"], "4");
     assert_eq!(v.status_values()["activeBehavior"], "behaviors[0]");
 }
+
+#[test]
+fn weekday_seven_is_sunday_as_in_cron_and_karpenter_v01() {
+    // Sunday 4 January 2026, 08:00 to 20:00 UTC, written with 7.
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 5,
+                       "start": {"weekdays": 7, "hours": 8},
+                       "end": {"weekdays": "7", "hours": 20}}]
+    }));
+    assert_eq!(s.value_at(utc(2026, 1, 4, 7, 59)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 1, 4, 8, 0)).replicas, 5);
+    assert_eq!(s.value_at(utc(2026, 1, 4, 19, 59)).replicas, 5);
+    assert_eq!(s.value_at(utc(2026, 1, 4, 20, 0)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 1, 5, 8, 0)).replicas, 0);
+    assert_eq!(
+        s.next_change(utc(2026, 1, 5, 0, 0)),
+        Some(utc(2026, 1, 11, 8, 0))
+    );
+    // 0 and 7 together are one day.
+    let both = schedule(serde_json::json!({
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 5,
+                       "start": {"weekdays": [0, 7], "hours": 8},
+                       "end": {"weekdays": "Sun", "hours": 20}}]
+    }));
+    assert_eq!(both.value_at(utc(2026, 1, 4, 9, 0)).replicas, 5);
+}

@@ -18,7 +18,7 @@ pub enum SimError {
         /// `kind name` of the document, as far as it could be read.
         what: String,
         /// The parser's error (it names the field and line).
-        source: serde_yaml::Error,
+        source: Box<karpenter_core::api::ParseError>,
     },
     /// A YAML document has a kind the simulation does not run.
     #[error(

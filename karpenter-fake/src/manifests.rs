@@ -1,8 +1,8 @@
 //! [`Manifests`]: the three kinds of objects, loaded from a YAML stream as
 //! users write them for `kubectl apply`.
 
+use karpenter_core::api::parse;
 use karpenter_core::api::v1alpha1::{HorizontalAutoscaler, MetricsProducer, ScalableNodeGroup};
-use serde::Deserialize;
 
 use crate::error::SimError;
 
@@ -44,45 +44,49 @@ pub struct Manifests {
 impl Manifests {
     /// Parses a YAML stream of documents separated by `---`. Empty documents
     /// are skipped; any other kind is an error naming the document.
+    ///
+    /// Fields are strict: an unknown field anywhere in `spec` is an error
+    /// naming its path, line and the closest known field
+    /// ([`karpenter_core::api::parse`]). A document may also be JSON.
+    ///
+    /// ```
+    /// use karpenter_fake::Manifests;
+    ///
+    /// let err = Manifests::from_yaml(
+    ///     "kind: ScalableNodeGroup\nmetadata: {name: a}\nspec: {type: FakeNodeGroup, id: a, replica: 1}\n",
+    /// )
+    /// .unwrap_err();
+    /// assert!(err.to_string().contains("`spec.replica`: unknown field, did you mean `replicas`? (line 3"));
+    /// ```
     pub fn from_yaml(yaml: &str) -> Result<Self, SimError> {
         let mut out = Self::default();
-        for (i, doc) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
-            let index = i + 1;
-            let value = serde_yaml::Value::deserialize(doc).map_err(|source| SimError::Yaml {
-                index,
-                what: "unparsable YAML".to_string(),
-                source,
-            })?;
-            if value.is_null() {
+        for doc in parse::yaml_documents(yaml) {
+            if doc.is_empty() {
                 continue;
             }
-            let kind = value
-                .get("kind")
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let name = value
-                .get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or("<unnamed>")
-                .to_string();
-            let what = format!("{kind} {name}");
-            let err = |source| SimError::Yaml {
-                index,
-                what: what.clone(),
-                source,
+            let index = doc.index;
+            let fail = |what: String| {
+                move |source: parse::ParseError| SimError::Yaml {
+                    index,
+                    what,
+                    source: Box::new(source.offset_lines(doc.line_offset)),
+                }
             };
+            let meta =
+                parse::TypeMeta::of(doc.text).map_err(fail("unparsable YAML".to_string()))?;
+            let kind = meta.kind.unwrap_or_default();
+            let name = meta.name.unwrap_or_else(|| "<unnamed>".to_string());
+            let what = format!("{kind} {name}");
             match kind.as_str() {
                 "MetricsProducer" => out
                     .producers
-                    .push(serde_yaml::from_value(value).map_err(err)?),
+                    .push(parse::from_str(doc.text).map_err(fail(what))?),
                 "HorizontalAutoscaler" => out
                     .autoscalers
-                    .push(serde_yaml::from_value(value).map_err(err)?),
+                    .push(parse::from_str(doc.text).map_err(fail(what))?),
                 "ScalableNodeGroup" => out
                     .node_groups
-                    .push(serde_yaml::from_value(value).map_err(err)?),
+                    .push(parse::from_str(doc.text).map_err(fail(what))?),
                 _ => return Err(SimError::UnknownKind { index, kind }),
             }
         }

@@ -23,19 +23,29 @@
 //! assert_eq!(out.desired_replicas, 6);
 //! ```
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use karpenter_core::api::parse::{self, ParseError, ParseErrorKind};
 use karpenter_core::api::v1alpha1::{Condition, HorizontalAutoscaler, ScalingHistory};
 use karpenter_core::autoscaler::{
     self, DecisionInput, MetricOutcome, Observation, Step, TargetState,
 };
 
+/// The largest input `karpenter decide` reads: 16 MiB. A real document is
+/// a few kilobytes; the limit stops a runaway input (`/dev/zero`) early.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
 /// The input document.
+///
+/// Unknown fields are rejected at every level (the document's own fields,
+/// `target`, `observations`, `history` and the autoscaler's `spec`), with the
+/// path, line and column and the closest known field.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DecideDocument {
-    /// The decision instant (RFC 3339).
+    /// The decision instant (RFC 3339, a year in 0000-9999).
+    #[serde(deserialize_with = "karpenter_core::api::rfc3339::deserialize")]
     pub now: DateTime<Utc>,
     /// A HorizontalAutoscaler manifest; its status is optional.
     pub autoscaler: HorizontalAutoscaler,
@@ -107,17 +117,62 @@ pub struct DecideOutput {
 /// Why a document was rejected. Every variant is bad input (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {
-    /// The document does not parse into the expected shape.
-    #[error("{path}: {message}")]
-    Parse {
-        /// Where in the document, e.g. `autoscaler.spec.metrics[0].prometheus.target.type`.
-        path: String,
-        /// What is wrong.
-        message: String,
+    /// The document does not parse into the expected shape: an unknown or
+    /// missing field, a value of the wrong type, a YAML or JSON syntax error.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The input is larger than [`MAX_INPUT_BYTES`].
+    #[error(
+        "the input is larger than the limit of {limit} bytes (16 MiB); a decide document is a few kilobytes: check that the right file is given"
+    )]
+    TooLarge {
+        /// The limit, [`MAX_INPUT_BYTES`].
+        limit: usize,
+    },
+    /// The input is not UTF-8 text.
+    #[error(
+        "the input is not UTF-8 text (invalid byte at offset {offset}); save the document as UTF-8"
+    )]
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
     },
     /// The document parsed but is not valid; every problem is listed.
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
+}
+
+/// Reads a document from `reader`, at most [`MAX_INPUT_BYTES`] of it: a
+/// longer input is [`DecideError::TooLarge`] after reading one byte past
+/// the limit, whatever its real length (`/dev/zero` included).
+pub fn read_document(reader: impl std::io::Read) -> Result<String, ReadError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(ReadError::Invalid(DecideError::TooLarge {
+            limit: MAX_INPUT_BYTES,
+        }));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ReadError::Invalid(DecideError::NotUtf8 {
+            offset: e.utf8_error().valid_up_to(),
+        })
+    })
+}
+
+/// Why [`read_document`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The reader failed.
+    #[error(transparent)]
+    Io(std::io::Error),
+    /// What was read is not a document (too large, not UTF-8).
+    #[error(transparent)]
+    Invalid(DecideError),
 }
 
 /// Parses, validates and decides one document.
@@ -176,35 +231,36 @@ pub fn decide_document(text: &str) -> Result<DecideOutput, DecideError> {
 }
 
 fn parse(text: &str) -> Result<DecideDocument, DecideError> {
-    if text.trim().is_empty() {
-        return Err(DecideError::Parse {
-            path: ".".to_string(),
-            message: "the document is empty: give a YAML or JSON document with now, autoscaler, target and observations".to_string(),
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(DecideError::TooLarge {
+            limit: MAX_INPUT_BYTES,
         });
     }
-    let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path.is_empty() || path == "." {
-            "document".to_string()
-        } else {
-            path
-        };
-        let inner = e.into_inner().to_string();
-        // serde_yaml already prefixes the path; keep it once.
-        let mut message = inner
-            .strip_prefix(&format!("{path}: "))
-            .unwrap_or(&inner)
-            .to_string();
-        if path == "now" || path.ends_with(".time") {
-            message =
-                format!("must be an RFC 3339 instant such as \"2026-01-01T00:10:00Z\" ({message})");
-        } else if path == "document" && message.starts_with("invalid type") {
-            message = format!(
-                "expected a mapping with now, autoscaler, target and observations ({message})"
-            );
+    if parse::strip_bom(text).trim_start().starts_with('[') {
+        return Err(DecideError::Parse(ParseError {
+            kind: ParseErrorKind::InvalidType,
+            path: String::new(),
+            line: Some(1),
+            column: Some(1),
+            message: "expected a mapping with now, autoscaler, target and observations, got a list"
+                .to_string(),
+            suggestion: None,
+        }));
+    }
+    parse::from_str(text).map_err(|mut e| {
+        match e.kind {
+            ParseErrorKind::Empty => {
+                e.message = "the document is empty: give a YAML or JSON document with now, autoscaler, target and observations".to_string();
+            }
+            ParseErrorKind::InvalidType if e.path.is_empty() => {
+                e.message = format!(
+                    "expected a mapping with now, autoscaler, target and observations ({})",
+                    e.message
+                );
+            }
+            _ => {}
         }
-        DecideError::Parse { path, message }
+        DecideError::Parse(e)
     })
 }
 
@@ -231,6 +287,7 @@ fn validate(doc: &DecideDocument) -> Result<(), DecideError> {
             t.status_replicas
         ));
     }
+    check_history(doc, &mut problems);
     let want = doc.autoscaler.spec.metrics.len();
     if doc.observations.len() != want {
         problems.push(format!(
@@ -254,6 +311,51 @@ fn validate(doc: &DecideDocument) -> Result<(), DecideError> {
         Ok(())
     } else {
         Err(DecideError::Invalid(problems))
+    }
+}
+
+/// History entries dated after `now` cannot be right: they would block a
+/// scale-up or undo changes that never happened. Each is reported with its
+/// path.
+fn check_history(doc: &DecideDocument, problems: &mut Vec<String>) {
+    let (history, path) = match (&doc.history, doc.autoscaler.status.as_ref()) {
+        (Some(h), _) => (h, "history"),
+        (None, Some(status)) => match &status.history {
+            Some(h) => (h, "autoscaler.status.history"),
+            None => return,
+        },
+        (None, None) => return,
+    };
+    let now = doc.now;
+    let future = |t: DateTime<Utc>| {
+        format!(
+            "is after now ({} > {}): a past decision cannot be dated in the future; fix this time or now",
+            t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        )
+    };
+    for (i, r) in history.recommendations.iter().enumerate() {
+        if r.time > now {
+            problems.push(format!(
+                "{path}.recommendations[{i}].time: {}",
+                future(r.time)
+            ));
+        }
+    }
+    for (i, e) in history.scale_events.iter().enumerate() {
+        if e.time > now {
+            problems.push(format!("{path}.scaleEvents[{i}].time: {}", future(e.time)));
+        }
+    }
+    for (i, a) in history.algorithm_state.iter().enumerate() {
+        if let Some(t) = a.last_time
+            && t > now
+        {
+            problems.push(format!(
+                "{path}.algorithmState[{i}].lastTime: {}",
+                future(t)
+            ));
+        }
     }
 }
 

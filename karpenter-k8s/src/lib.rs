@@ -27,6 +27,12 @@
 //! assert_eq!(out.desired_replicas, 4);
 //! ```
 //!
+//! The document is YAML, or JSON when it starts with `{` or `[`. Unknown
+//! fields are errors naming their path, line and the closest known field;
+//! the input may be at most 16 MiB ([`decide::MAX_INPUT_BYTES`]); history
+//! dated after `now` is rejected. See `docs/decisions.md`, "`karpenter
+//! decide`: input and limits".
+//!
 //! The controllers, CRD generation and the Prometheus client arrive with
 //! their own issues.
 

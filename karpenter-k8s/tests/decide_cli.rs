@@ -98,7 +98,7 @@ fn stdin_and_explain_print_readable_text() {
 
 #[test]
 fn json_input_works_like_yaml() {
-    let value: serde_json::Value = serde_yaml::from_str(EXAMPLE).unwrap();
+    let value: serde_json::Value = karpenter_core::api::from_yaml_str(EXAMPLE).unwrap();
     let out = karpenter(&["decide"], &value.to_string());
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -118,7 +118,7 @@ fn absent_history_is_the_first_decision_and_status_history_is_used() {
     );
 
     // The same history inside autoscaler.status is used when the top-level one is absent.
-    let mut doc: serde_json::Value = serde_yaml::from_str(EXAMPLE).unwrap();
+    let mut doc: serde_json::Value = karpenter_core::api::from_yaml_str(EXAMPLE).unwrap();
     let history = doc["history"].take();
     doc.as_object_mut().unwrap().remove("history");
     doc["autoscaler"]["status"] = serde_json::json!({"history": history});
@@ -136,8 +136,8 @@ fn malformed_documents_exit_2_naming_the_field() {
         (
             EXAMPLE.replace("type: Value, value: 5", "type: Valu, value: 5"),
             vec![
-                "autoscaler.spec.metrics[0].prometheus.target.type",
-                "unknown variant `Valu`",
+                "`autoscaler.spec.metrics[0].prometheus.target.type`",
+                "unknown value `Valu`, did you mean `Value`?",
             ],
         ),
         (
@@ -151,7 +151,7 @@ fn malformed_documents_exit_2_naming_the_field() {
         ),
         (
             EXAMPLE.replace("2026-01-01T00:10:00Z", "yesterday"),
-            vec!["now: must be an RFC 3339 instant"],
+            vec!["`now`: must be an RFC 3339 instant"],
         ),
         (
             EXAMPLE.replace("specReplicas: 5", "specReplicas: -1"),
@@ -167,7 +167,7 @@ fn malformed_documents_exit_2_naming_the_field() {
         ),
         (
             EXAMPLE.replace("target: {specReplicas", "targt: {specReplicas"),
-            vec!["unknown field `targt`"],
+            vec!["`targt`: unknown field, did you mean `target`?"],
         ),
         (String::new(), vec!["the document is empty"]),
         ("[1, 2]".to_string(), vec!["expected a mapping"]),

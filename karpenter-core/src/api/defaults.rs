@@ -1,5 +1,6 @@
-//! Defaulting: the values an omitted field means (HPA-SEMANTICS §4.1 and
-//! the karpenter-rs decisions).
+//! Defaulting: the values an omitted field means (the behavior defaults of
+//! the Kubernetes HPA, and `minReplicas: 0` as in Karpenter v0.1). The
+//! table is in `docs/decisions.md`, section "Defaults".
 //!
 //! ```
 //! use karpenter_core::api::v1alpha1::HorizontalAutoscalerSpec;
@@ -10,7 +11,7 @@
 //!     "metrics": [{"prometheus": {"query": "q", "target": {"type": "Value", "value": 1}}}]
 //! })).unwrap();
 //! let d = spec.with_defaults();
-//! assert_eq!(d.min_replicas, Some(1));
+//! assert_eq!(d.min_replicas, Some(0)); // Karpenter v0.1: omitted means 0
 //! let down = d.behavior.unwrap().scale_down.unwrap();
 //! assert_eq!(down.stabilization_window_seconds, Some(300));
 //! ```
@@ -22,8 +23,10 @@ use crate::api::v1alpha1::{
     ScalingRules,
 };
 
-/// `minReplicas` when omitted.
-pub const DEFAULT_MIN_REPLICAS: i32 = 1;
+/// `minReplicas` when omitted: 0, as in Karpenter v0.1 (the Kubernetes HPA
+/// uses 1). A v0.1 queue autoscaler that omits it scales its group from zero
+/// and back to zero.
+pub const DEFAULT_MIN_REPLICAS: i32 = 0;
 /// Default tolerance of the usage ratio around 1 in both directions.
 pub const DEFAULT_TOLERANCE: f64 = 0.1;
 /// Default scale-down stabilization window, seconds.
@@ -102,8 +105,8 @@ impl ResolvedRules {
     }
 }
 
-/// A [`Behavior`] with every default applied (karpenter-rs decision 1:
-/// an omitted behavior means these defaults, not the legacy HPA path).
+/// A [`Behavior`] with every default applied (an omitted behavior means
+/// these defaults, not the Kubernetes HPA's legacy path).
 ///
 /// ```
 /// use karpenter_core::api::defaults::ResolvedBehavior;
@@ -154,7 +157,7 @@ impl ResolvedBehavior {
     }
 
     /// How long scale events must be kept: the longest period of either
-    /// direction (karpenter-rs decision 6).
+    /// direction (the HPA keeps them per direction).
     pub fn event_retention_seconds(&self) -> i64 {
         self.scale_up
             .longest_period_seconds()

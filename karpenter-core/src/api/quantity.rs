@@ -32,7 +32,8 @@ const MAX_NANOS: i128 = 100_000_000_000_000_000_000 * NANOS_PER_UNIT;
 pub enum QuantityError {
     /// The text does not follow `<sign><number><suffix>`.
     #[error(
-        "{text:?} is not a quantity: expected a number with an optional suffix (n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei) or exponent (e3), e.g. 4, 500m, 1.5Gi, 2e3"
+        "{} is not a quantity: expected a number with an optional suffix (n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei) or exponent (e3), e.g. 4, 500m, 1.5Gi, 2e3",
+        crate::api::clip(&format!("{text:?}"))
     )]
     Syntax {
         /// The rejected text.
@@ -40,7 +41,8 @@ pub enum QuantityError {
     },
     /// The value is too large to represent.
     #[error(
-        "{text:?} is out of range: the magnitude of a quantity must be at most 1e20, and an exponent between e-100 and e100"
+        "{} is out of range: the magnitude of a quantity must be at most 1e20, and an exponent between e-100 and e100",
+        crate::api::clip(&format!("{text:?}"))
     )]
     OutOfRange {
         /// The rejected text.
@@ -548,7 +550,8 @@ mod tests {
             ("50m", 50_000_000, "50m"),
         ];
         for (yaml, nanos, text) in cases {
-            let q: Quantity = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            let q: Quantity =
+                crate::api::parse::from_yaml_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
             assert_eq!(q.nanos(), *nanos, "{yaml}");
             assert_eq!(q.as_str(), *text, "{yaml}");
             // Serializes as the text, and parses back to the same value.
@@ -558,7 +561,10 @@ mod tests {
             assert_eq!(back, q);
         }
         for bad in ["'1.2.3'", ".nan", ".inf", "true", "[1]", "{a: 1}", "~"] {
-            assert!(serde_yaml::from_str::<Quantity>(bad).is_err(), "{bad}");
+            assert!(
+                crate::api::parse::from_yaml_str::<Quantity>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -2,7 +2,7 @@
 //! path and the fix.
 //!
 //! The rules follow the Kubernetes HorizontalPodAutoscaler v2 validation
-//! (see `HPA-SEMANTICS.md` §8) where they apply, with the karpenter-rs
+//! where they apply (`docs/decisions.md`, "Validation"), with the karpenter-rs
 //! differences: `minReplicas` may be 0, `metrics` has no CPU default and must
 //! not be empty, and targets accept the Karpenter v0.1 `value` spelling for
 //! every target type.
@@ -23,12 +23,12 @@
 
 use std::fmt;
 
-use super::Quantity;
 use super::v1alpha1::{
     API_VERSION, Behavior, CloudWatchMetricSource, HorizontalAutoscaler, Metric, MetricTarget,
     MetricTargetType, MetricsProducer, ObjectMeta, Pattern, ScalableNodeGroup, ScalingRules,
     ScheduleSpec,
 };
+use super::{Quantity, clip};
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl HorizontalAutoscaler {
             );
         }
         let max = spec.max_replicas;
-        // An absent minReplicas means 1, which `max >= 1` already covers.
+        // An absent minReplicas means 0, which `max >= 1` already covers.
         match spec.min_replicas {
             _ if max < 1 => errs.push("spec.maxReplicas", format!("must be >= 1, got {max}")),
             Some(min) if max < min => errs.push(
@@ -253,11 +253,11 @@ fn check_type_meta(errs: &mut ValidationErrors, api_version: &str, kind: &str, w
     if api_version != API_VERSION {
         errs.push(
             "apiVersion",
-            format!("must be {API_VERSION}, got {api_version:?}"),
+            format!("must be {API_VERSION}, got {}", q(api_version)),
         );
     }
     if kind != want_kind {
-        errs.push("kind", format!("must be {want_kind}, got {kind:?}"));
+        errs.push("kind", format!("must be {want_kind}, got {}", q(kind)));
     }
 }
 
@@ -270,7 +270,8 @@ fn check_metadata(errs: &mut ValidationErrors, meta: &ObjectMeta) {
         Some(name) if !is_dns1123_subdomain(name) => errs.push(
             "metadata.name",
             format!(
-                "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters), got {name:?}"
+                "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters), got {}",
+                q(name)
             ),
         ),
         Some(_) => {}
@@ -281,7 +282,8 @@ fn check_metadata(errs: &mut ValidationErrors, meta: &ObjectMeta) {
         errs.push(
             "metadata.namespace",
             format!(
-                "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), got {ns:?}"
+                "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), got {}",
+                q(ns)
             ),
         );
     }
@@ -301,6 +303,11 @@ fn is_dns1123_label(s: &str) -> bool {
 /// Dot-separated DNS-1123 labels, at most 253 characters.
 fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// `s` quoted, cut at 80 characters (messages quote input).
+fn q(s: &str) -> String {
+    clip(&format!("{s:?}"))
 }
 
 /// `a`, `a and b`, `a, b and c`.
@@ -401,7 +408,8 @@ fn check_cloud_watch(errs: &mut ValidationErrors, path: &str, c: &CloudWatchMetr
         errs.push(
             format!("{path}.statistic"),
             format!(
-                "must be one of Average, Sum, Minimum, Maximum, SampleCount or a percentile pNN / pNN.N (e.g. p99, p99.9), got {stat:?}"
+                "must be one of Average, Sum, Minimum, Maximum, SampleCount or a percentile pNN / pNN.N (e.g. p99, p99.9), got {}",
+                q(stat)
             ),
         );
     }
@@ -495,7 +503,7 @@ fn check_target(errs: &mut ValidationErrors, path: &str, t: &MetricTarget) {
 
 fn check_positive(errs: &mut ValidationErrors, path: &str, q: &Quantity) {
     if !q.is_positive() {
-        errs.push(path, format!("must be > 0, got {q}"));
+        errs.push(path, format!("must be > 0, got {}", clip(&q.to_string())));
     }
 }
 
@@ -546,7 +554,7 @@ fn check_scaling_rules(errs: &mut ValidationErrors, path: &str, rules: &ScalingR
     {
         errs.push(
             format!("{path}.tolerance"),
-            format!("must be >= 0, got {t}"),
+            format!("must be >= 0, got {}", clip(&t.to_string())),
         );
     }
 }
@@ -559,7 +567,8 @@ fn check_schedule(errs: &mut ValidationErrors, s: &ScheduleSpec) {
         errs.push(
             format!("{path}.timezone"),
             format!(
-                "{tz:?} is not an IANA time zone name; use one such as America/Los_Angeles, Europe/Berlin or UTC (case-sensitive), or omit it for UTC"
+                "{} is not an IANA time zone name; use one such as America/Los_Angeles, Europe/Berlin or UTC (case-sensitive), or omit it for UTC",
+                q(tz)
             ),
         );
     }

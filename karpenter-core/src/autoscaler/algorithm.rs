@@ -1,8 +1,9 @@
 //! Per-metric recommendation algorithms.
 //!
 //! An [`Algorithm`] turns one metric reading into a recommended replica
-//! count. [`Proportional`] is the Kubernetes HPA rule set (HPA-SEMANTICS §2
-//! with the karpenter-rs decisions); [`Pid`](super::Pid) plugs in through the
+//! count. [`Proportional`] is the Kubernetes HPA rule set with the
+//! karpenter-rs differences (`docs/decisions.md`, "Per-metric rules");
+//! [`Pid`](super::Pid) plugs in through the
 //! same signature.
 
 use chrono::{DateTime, Utc};
@@ -54,7 +55,7 @@ impl MetricContext {
     }
 
     /// Whether nodes are still launching (status < spec): the ready count is
-    /// a partial view (karpenter-rs decision 8).
+    /// a partial view (`docs/decisions.md`, "Per-metric rules").
     pub fn launching(&self) -> bool {
         self.status_replicas < self.current_replicas
     }
@@ -65,16 +66,16 @@ impl MetricContext {
 pub enum Rule {
     /// Ratio within tolerance: no change (the current count).
     WithinTolerance,
-    /// `AverageValue` within tolerance: the status count (§2.5).
+    /// `AverageValue` within tolerance: the status count (ready nodes).
     WithinToleranceStatusCount,
-    /// `ceil(ratio × ready replicas)` (§2.4).
+    /// `ceil(ratio × ready replicas)` (`Value`, `Utilization`).
     RatioTimesReady,
-    /// `ceil(ratio)` from zero replicas, no tolerance (§2.4).
+    /// `ceil(ratio)` from zero replicas, no tolerance (`Value`, `Utilization`).
     FromZero,
-    /// `ceil(total / target)` (§2.5).
+    /// `ceil(total / target)` (`AverageValue`).
     TotalOverTarget,
     /// A proposal below current while nodes launch, raised to current
-    /// (karpenter-rs decision 8).
+    /// (`docs/decisions.md`, "Per-metric rules").
     HeldWhileLaunching,
     /// A PID controller's output.
     Pid,
@@ -140,8 +141,9 @@ pub(crate) fn ceil_replicas(x: f64) -> i32 {
     }
 }
 
-/// The Kubernetes HPA proportional rules (HPA-SEMANTICS §2.4, §2.5, and the
-/// karpenter-rs decisions 2 and 8).
+/// The Kubernetes HPA proportional rules for scalar metrics, with the
+/// karpenter-rs `Utilization` and launching-nodes rules (`docs/decisions.md`,
+/// "Per-metric rules").
 ///
 /// | target | ratio | within tolerance | otherwise |
 /// |---|---|---|---|

@@ -1,5 +1,5 @@
-//! Behavior with every default filled in (HPA-SEMANTICS §4.1), stabilization
-//! (§4.2), scale-event bookkeeping (§4.3) and rate-limiting policies (§4.4).
+//! Behavior with every default filled in, stabilization, scale-event
+//! bookkeeping and rate-limiting policies (`docs/decisions.md`, "Behavior").
 
 use chrono::{DateTime, Utc};
 
@@ -50,7 +50,7 @@ pub struct Stabilized {
 }
 
 /// Stabilizes `desired` against the recommendations inside each window
-/// (HPA-SEMANTICS §4.2).
+/// (`docs/decisions.md`, "Stabilization").
 pub fn stabilize(
     behavior: &ResolvedBehavior,
     recommendations: &[Recommendation],
@@ -95,7 +95,7 @@ pub fn record_recommendation(
 }
 
 /// Records a scale event, dropping events older than the longest period of
-/// either direction (karpenter-rs decision 6).
+/// either direction (the HPA keeps them per direction).
 pub fn record_scale_event(
     behavior: &ResolvedBehavior,
     events: &mut Vec<ScaleEvent>,
@@ -130,8 +130,8 @@ pub struct RateLimit {
     pub limit: i32,
 }
 
-/// Applies the direction's policies (HPA-SEMANTICS §4.4, with exact integer
-/// Percent arithmetic per karpenter-rs decision 4).
+/// Applies the direction's policies (`docs/decisions.md`, "Policies"), with
+/// exact integer Percent arithmetic (50 replicas +10 % = 55, not 56).
 pub fn rate_limit(
     rules: &ResolvedRules,
     direction: Direction,

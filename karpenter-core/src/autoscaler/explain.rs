@@ -10,10 +10,21 @@ use crate::api::v1alpha1::{MetricTargetType, ScalingPolicySelect, ScalingPolicyT
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// No history existed: the current count was recorded as the first
-    /// recommendation (HPA-SEMANTICS §1.2).
+    /// recommendation, so a restart never scales down at once.
     SeededHistory {
         /// The recorded count.
         replicas: i32,
+    },
+    /// History entries dated after the decision instant were dropped (they
+    /// cannot be right: they would block a scale-up or undo changes that
+    /// never happened).
+    IgnoredFutureHistory {
+        /// Recommendations dropped.
+        recommendations: usize,
+        /// Scale events dropped.
+        scale_events: usize,
+        /// Algorithm states reset (their last time was after now).
+        algorithm_states: usize,
     },
     /// `current = 0` with `minReplicas > 0`: autoscaling is paused.
     Paused,
@@ -109,6 +120,10 @@ pub enum Step {
         from: i32,
         /// After.
         to: i32,
+        /// The resolved minReplicas.
+        min: i32,
+        /// maxReplicas.
+        max: i32,
     },
     /// The final count.
     Final {
@@ -126,6 +141,23 @@ impl fmt::Display for Step {
                 f,
                 "first decision since start: recorded the current count {replicas} as a recommendation"
             ),
+            Self::IgnoredFutureHistory { recommendations, scale_events, algorithm_states } => {
+                let mut parts = Vec::new();
+                if *recommendations > 0 {
+                    parts.push(format!("{recommendations} recommendation(s)"));
+                }
+                if *scale_events > 0 {
+                    parts.push(format!("{scale_events} scale event(s)"));
+                }
+                if *algorithm_states > 0 {
+                    parts.push(format!("{algorithm_states} algorithm state(s)"));
+                }
+                write!(
+                    f,
+                    "ignored {} dated after now: history cannot come from the future (a clock that went back, or an edited status)",
+                    parts.join(" and ")
+                )
+            }
             Self::Paused => f.write_str(
                 "scaling is paused: the target has 0 replicas and minReplicas > 0 (set minReplicas: 0 to scale from zero)",
             ),
@@ -135,9 +167,14 @@ impl fmt::Display for Step {
             ),
             Self::MetricRecommendation { index, target_type, observed, target, ratio, replicas, rule } => {
                 let unit = if *target_type == MetricTargetType::Utilization { "%" } else { "" };
+                let saturated = if *replicas == i32::MAX {
+                    " (saturated at the i32 maximum)"
+                } else {
+                    ""
+                };
                 write!(
                     f,
-                    "metrics[{index}]: observed {observed} against {} target {target}{unit}, usage ratio {ratio:.4}: recommends {replicas} ({})",
+                    "metrics[{index}]: observed {observed} against {} target {target}{unit}, usage ratio {ratio:.4}: recommends {replicas}{saturated} ({})",
                     target_type.as_str(),
                     rule.describe()
                 )
@@ -192,7 +229,21 @@ impl fmt::Display for Step {
                     )
                 }
             },
-            Self::Limited { reason, from, to } => write!(f, "limited ({reason}): {from} → {to}"),
+            Self::Limited { reason, from, to, min, max } => {
+                write!(f, "limited ({reason}): {from} → {to}, ")?;
+                match *reason {
+                    super::reasons::TOO_MANY_REPLICAS => write!(f, "clamped to maxReplicas {max}"),
+                    super::reasons::TOO_FEW_REPLICAS => write!(f, "raised to minReplicas {min}"),
+                    super::reasons::SCALE_UP_LIMIT => write!(
+                        f,
+                        "the scale-up policies allow at most {to} now (maxReplicas {max} is not reached)"
+                    ),
+                    _ => write!(
+                        f,
+                        "the scale-down policies allow at least {to} now (minReplicas {min} is not reached)"
+                    ),
+                }
+            }
             Self::Final { current, desired } => {
                 if current == desired {
                     write!(f, "decision: keep {current} replicas")

@@ -1,8 +1,8 @@
 //! The decision engine: `desired = f(spec, target, observations, history, now)`.
 //!
 //! A pure, deterministic function that follows the Kubernetes
-//! HorizontalPodAutoscaler v2 controller (see `HPA-SEMANTICS.md` and its
-//! binding "karpenter-rs decisions"):
+//! HorizontalPodAutoscaler v2 controller, with the differences listed in
+//! `docs/decisions.md` ("Where karpenter-rs differs"):
 //!
 //! 1. each metric gives a recommendation from the [`Algorithm`]
 //!    ([`Proportional`] by default);
@@ -202,7 +202,8 @@ impl Decision {
     pub fn record_write_failure(&mut self, message: &str, now: DateTime<Utc>) {
         if self.rescale()
             && let Some(pos) = self.history.scale_events.iter().rposition(|e| {
-                e.time == now && e.change == self.desired_replicas - self.current_replicas
+                e.time == now
+                    && e.change == self.desired_replicas.saturating_sub(self.current_replicas)
             })
         {
             self.history.scale_events.remove(pos);
@@ -287,7 +288,7 @@ impl<A: Algorithm> Autoscaler<A> {
         &self.algorithm
     }
 
-    /// Makes one decision (HPA-SEMANTICS §1).
+    /// Makes one decision (`docs/decisions.md`, "One decision").
     pub fn decide(&self, input: &DecisionInput<'_>) -> Decision {
         let mut decision = Decision::default();
         self.decide_into(input, input.history.cloned(), &mut decision);
@@ -369,8 +370,41 @@ impl<A: Algorithm> Autoscaler<A> {
             behavior::cutoff(now, behavior.recommendation_retention_seconds()),
             behavior::cutoff(now, behavior.event_retention_seconds()),
         );
-        history.recommendations.retain(|r| r.time > keep_recs);
-        history.scale_events.retain(|e| e.time > keep_events);
+        // Entries dated after now cannot be right (a clock that went back,
+        // a hand-edited status): they would block a scale-up or undo
+        // changes that never happened. Drop them too, and say so. (One
+        // pass per list: this runs on every decision.)
+        let (mut future_recs, mut future_events) = (0usize, 0usize);
+        history.recommendations.retain(|r| {
+            if r.time > now {
+                future_recs += 1;
+                false
+            } else {
+                r.time > keep_recs
+            }
+        });
+        history.scale_events.retain(|e| {
+            if e.time > now {
+                future_events += 1;
+                false
+            } else {
+                e.time > keep_events
+            }
+        });
+        let mut states = 0;
+        for state in &mut history.algorithm_state {
+            if state.last_time.is_some_and(|t| t > now) {
+                *state = AlgorithmState::default();
+                states += 1;
+            }
+        }
+        if future_recs + future_events + states > 0 {
+            explanation.push(Step::IgnoredFutureHistory {
+                recommendations: future_recs,
+                scale_events: future_events,
+                algorithm_states: states,
+            });
+        }
         // AbleToScale is decided in steps but built once, at the end.
         let mut able: (&'static str, Cow<'static, str>) = (
             reasons::SUCCEEDED_GET_SCALE,
@@ -446,7 +480,12 @@ impl<A: Algorithm> Autoscaler<A> {
         };
 
         if desired != current {
-            record_scale_event(&behavior, &mut history.scale_events, desired - current, now);
+            record_scale_event(
+                &behavior,
+                &mut history.scale_events,
+                desired.saturating_sub(current),
+                now,
+            );
             able = (
                 reasons::SUCCEEDED_RESCALE,
                 Cow::Owned(format!(
@@ -471,7 +510,8 @@ impl<A: Algorithm> Autoscaler<A> {
         decision.explanation = explanation;
     }
 
-    /// Per-metric recommendations combined (HPA-SEMANTICS §2, §3). Returns
+    /// Per-metric recommendations combined ("Per-metric rules" and
+    /// "Combining metrics" in `docs/decisions.md`). Returns
     /// the combined proposal and the winning metric, or the first failure's
     /// reason and message when nothing may change.
     #[allow(clippy::too_many_arguments)]
@@ -545,6 +585,14 @@ impl<A: Algorithm> Autoscaler<A> {
                                 &mut scratch
                             };
                             let out = self.algorithm.recommend(&ctx, state);
+                            // The state is persisted as JSON, which has no
+                            // NaN or ±Inf: keep it finite so that it reads back.
+                            if !state.integral.is_finite() {
+                                state.integral = 0.0;
+                            }
+                            if state.last_error.is_some_and(|e| !e.is_finite()) {
+                                state.last_error = None;
+                            }
                             explanation.push(Step::MetricRecommendation {
                                 index,
                                 target_type: target.type_,
@@ -613,7 +661,7 @@ impl<A: Algorithm> Autoscaler<A> {
     }
 }
 
-/// Stabilization, rate limits and clamping (HPA-SEMANTICS §4).
+/// Stabilization, rate limits and clamping (`docs/decisions.md`, "Behavior").
 #[allow(clippy::too_many_arguments)]
 fn normalize(
     behavior: &ResolvedBehavior,
@@ -695,6 +743,8 @@ fn normalize(
                 reason,
                 from: s,
                 to: allowed,
+                min,
+                max,
             });
             let message = match reason {
                 reasons::SCALE_UP_LIMIT => {

@@ -136,7 +136,9 @@ impl Algorithm for Pid {
             return out(replicas, Rule::WithinTolerance);
         }
         // Bound the error so one absurd sample cannot dominate the integral.
-        let e = (ratio - 1.0).clamp(-1.0, g.max_output);
+        // `max`/`min` rather than `clamp`: gains come from the caller, and
+        // `clamp` panics on NaN or inverted bounds.
+        let e = (ratio - 1.0).max(-1.0).min(g.max_output);
         let (mut integral, derivative) = match dt {
             Some(dt) => {
                 let d = state.last_error.map_or(0.0, |last| (e - last) / dt);
@@ -146,7 +148,7 @@ impl Algorithm for Pid {
         };
         if g.ki > 0.0 {
             let bound = g.integral_limit / g.ki;
-            integral = integral.clamp(-bound, bound);
+            integral = integral.max(-bound).min(bound);
         }
         // 1 + u, written so that kp = 1, ki = kd = 0 gives exactly `ratio`
         // (1 + (r − 1) is not r in floating point).
@@ -156,7 +158,8 @@ impl Algorithm for Pid {
             (g.kp * e, 1.0)
         };
         let multiplier = (ratio_term + offset + g.ki * integral + g.kd * derivative)
-            .clamp(0.0, 1.0 + g.max_output);
+            .max(0.0)
+            .min(1.0 + g.max_output);
         let replicas = ceil_replicas(f64::from(ready) * multiplier);
         // Anti-windup: do not accumulate while pinned at a bound in e's direction.
         let pinned =

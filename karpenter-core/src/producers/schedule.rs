@@ -6,7 +6,8 @@
 //! - Patterns are read as **wall-clock** time in the spec's `timezone` (an
 //!   IANA name; default `UTC`). A pattern matches the first instant of every
 //!   local minute whose minute, hour, day, month and weekday are all in its
-//!   lists.
+//!   lists. Weekdays are `Sun`..`Sat` or 0-7, where 0 and 7 are both Sunday
+//!   (as in cron and Karpenter v0.1).
 //! - A behavior is **active** at `t` when the most recent instant `<= t`
 //!   matching its `start` is more recent than the most recent instant `<= t`
 //!   matching its `end` (the last start came after the last end). A start and

@@ -1,11 +1,11 @@
 //! The `karpenter` binary.
 
-use std::io::Read;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use karpenter_k8s::decide::decide_document;
+use karpenter_k8s::decide::{DecideError, ReadError, decide_document, read_document};
 
 /// Metrics-driven node autoscaling.
 #[derive(Debug, Parser)]
@@ -24,7 +24,11 @@ enum Command {
     /// HorizontalAutoscaler manifest), `target: {specReplicas,
     /// statusReplicas}`, `observations` (one `{value: N}` or `{error: "..."}`
     /// per metric) and an optional `history: {recommendations, scaleEvents}`.
-    /// Invalid input exits with status 2 and the problems on stderr.
+    /// Input starting with `{` or `[` is read as JSON, anything else as
+    /// YAML. Unknown fields are errors. The input may be at most 16 MiB.
+    /// Invalid input exits with status 2 and the problems on stderr; a
+    /// failed write of the output exits with status 1 (a closed pipe, as in
+    /// `| head`, ends quietly with status 0).
     Decide {
         /// The document; `-` or omitted reads stdin.
         file: Option<PathBuf>,
@@ -41,45 +45,74 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes lines to stderr; a stderr that cannot be written to is ignored
+/// (there is nowhere left to report it).
+fn report(lines: &[String]) {
+    let mut err = std::io::stderr().lock();
+    for line in lines {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+fn invalid(e: &DecideError) -> ExitCode {
+    let mut lines = vec!["error: invalid decide document:".to_string()];
+    lines.extend(e.to_string().lines().map(|l| format!("  {l}")));
+    report(&lines);
+    ExitCode::from(2)
+}
+
 fn decide(file: Option<PathBuf>, explain: bool) -> ExitCode {
-    let text = match &file {
-        Some(path) if path.as_os_str() != "-" => match std::fs::read_to_string(path) {
-            Ok(t) => t,
+    let read = match &file {
+        Some(path) if path.as_os_str() != "-" => match std::fs::File::open(path) {
+            Ok(f) => read_document(f),
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
+                report(&[format!("error: cannot read {}: {e}", path.display())]);
                 return ExitCode::from(2);
             }
         },
-        _ => {
-            let mut t = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut t) {
-                eprintln!("error: cannot read stdin: {e}");
-                return ExitCode::from(2);
-            }
-            t
+        _ => read_document(std::io::stdin().lock()),
+    };
+    let text = match read {
+        Ok(t) => t,
+        Err(ReadError::Invalid(e)) => return invalid(&e),
+        Err(ReadError::Io(e)) => {
+            let what = match &file {
+                Some(path) if path.as_os_str() != "-" => path.display().to_string(),
+                _ => "stdin".to_string(),
+            };
+            report(&[format!("error: cannot read {what}: {e}")]);
+            return ExitCode::from(2);
         }
     };
-    match decide_document(&text) {
-        Ok(out) => {
-            if explain {
-                print!("{}", out.to_text());
-            } else {
-                match serde_json::to_string_pretty(&out) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => {
-                        eprintln!("error: cannot encode the decision: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
+    let out = match decide_document(&text) {
+        Ok(out) => out,
+        Err(e) => return invalid(&e),
+    };
+    let rendered = if explain {
+        out.to_text()
+    } else {
+        match serde_json::to_string_pretty(&out) {
+            Ok(json) => json + "\n",
+            Err(e) => {
+                report(&[format!("error: cannot encode the decision: {e}")]);
+                return ExitCode::from(1);
             }
-            ExitCode::SUCCESS
         }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(rendered.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`karpenter decide ... | head -c1`): what it
+        // wanted, it got. End quietly, as a SIGPIPE would.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: invalid decide document:");
-            for line in e.to_string().lines() {
-                eprintln!("  {line}");
-            }
-            ExitCode::from(2)
+            report(&[format!(
+                "error: cannot write the decision to stdout: {e}; check the disk or the output file"
+            )]);
+            ExitCode::from(1)
         }
     }
 }

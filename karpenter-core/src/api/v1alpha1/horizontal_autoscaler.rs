@@ -30,7 +30,7 @@ use crate::api::Quantity;
 /// assert!(ha.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HorizontalAutoscaler {
     /// `autoscaling.karpenter.sh/v1alpha1`.
     #[serde(default = "default_api_version")]
@@ -58,12 +58,14 @@ fn default_ha_kind() -> String {
 
 /// The desired behaviour of a [`HorizontalAutoscaler`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HorizontalAutoscalerSpec {
     /// The object to scale; it must have a `scale` subresource.
     pub scale_target_ref: CrossVersionObjectReference,
-    /// Lower bound of the replicas the autoscaler sets. Defaults to 1; 0 is
-    /// allowed (node groups scale to zero) when a metric can scale from zero.
+    /// Lower bound of the replicas the autoscaler sets. Omitted means 0, as
+    /// in Karpenter v0.1 (the Kubernetes HPA defaults to 1): node groups scale
+    /// to zero and back. Every metric source here is a scalar, which can
+    /// scale from zero; set `minReplicas: 1` to keep at least one node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_replicas: Option<i32>,
     /// Upper bound of the replicas the autoscaler sets; at least 1 and at
@@ -80,7 +82,7 @@ pub struct HorizontalAutoscalerSpec {
 
 /// Identifies the object to scale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CrossVersionObjectReference {
     /// API version of the referent, e.g. `autoscaling.karpenter.sh/v1alpha1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +95,7 @@ pub struct CrossVersionObjectReference {
 
 /// One metric: exactly one source, each carrying its target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metric {
     /// An instant Prometheus query that must return exactly one sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,7 +168,7 @@ impl Metric {
 
 /// A Prometheus instant query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrometheusMetricSource {
     /// PromQL; must evaluate to exactly one sample.
     pub query: String,
@@ -177,7 +179,7 @@ pub struct PrometheusMetricSource {
 /// A CloudWatch metric (namespace + name + dimensions) or a metric-math
 /// `expression`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudWatchMetricSource {
     /// e.g. `AWS/SQS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,7 +205,7 @@ pub struct CloudWatchMetricSource {
 
 /// A metric source implemented by a provider outside this crate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomMetricSource {
     /// The source type a registered provider claims, e.g. `DatadogQuery`.
     #[serde(rename = "type")]
@@ -246,7 +248,7 @@ impl MetricTargetType {
 /// `averageValue` (for `AverageValue`) and `averageUtilization` (for
 /// `Utilization`) are accepted too. Exactly one of the three must be set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricTarget {
     /// `Value`, `AverageValue` or `Utilization`.
     #[serde(rename = "type")]
@@ -285,7 +287,7 @@ impl MetricTarget {
 /// | scaleUp | 0 | Max | Count 4 per 15 s; Percent 100 per 15 s | 0.1 |
 /// | scaleDown | 300 | Max | Percent 100 per 15 s | 0.1 |
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Behavior {
     /// Rules for adding replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,7 +299,7 @@ pub struct Behavior {
 
 /// Rules for one direction of scaling.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingRules {
     /// Seconds of past recommendations to consider (0..=3600): scaling up
     /// takes the lowest, scaling down the highest recommendation in the window.
@@ -331,7 +333,7 @@ pub enum ScalingPolicySelect {
 /// A rate limit: at most `value` replicas (`Count`) or `value` percent
 /// (`Percent`) of change within any `periodSeconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingPolicy {
     /// `Count` (HPA: `Pods`) or `Percent`.
     #[serde(rename = "type")]
@@ -360,7 +362,11 @@ pub struct HorizontalAutoscalerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// When the target's replicas were last changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::rfc3339::deserialize_option"
+    )]
     pub last_scale_time: Option<DateTime<Utc>>,
     /// The target's replicas when the autoscaler last looked.
     #[serde(default)]
@@ -398,7 +404,7 @@ pub struct MetricStatus {
 /// The memory of an autoscaler: past recommendations (for stabilization
 /// windows) and past scale events (for rate-limiting policies).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingHistory {
     /// Past unstabilized recommendations, oldest first.
     #[serde(default)]
@@ -413,9 +419,10 @@ pub struct ScalingHistory {
 
 /// One recommendation at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Recommendation {
-    /// When it was made.
+    /// When it was made (RFC 3339, a year in 0000-9999).
+    #[serde(deserialize_with = "crate::api::rfc3339::deserialize")]
     pub time: DateTime<Utc>,
     /// The recommended replicas.
     pub replicas: i32,
@@ -423,9 +430,10 @@ pub struct Recommendation {
 
 /// One change of the target's replicas: `+n` scaled up by n, `-n` down by n.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScaleEvent {
-    /// When the change was written.
+    /// When the change was written (RFC 3339, a year in 0000-9999).
+    #[serde(deserialize_with = "crate::api::rfc3339::deserialize")]
     pub time: DateTime<Utc>,
     /// Signed change in replicas.
     pub change: i32,
@@ -433,15 +441,27 @@ pub struct ScaleEvent {
 
 /// Per-metric state of a stateful algorithm.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlgorithmState {
-    /// Accumulated integral term.
-    #[serde(default)]
+    /// Accumulated integral term. Always finite; `null` reads as 0 (no
+    /// state), so the state a decision wrote can always be read back.
+    #[serde(default, deserialize_with = "finite_or_zero")]
     pub integral: f64,
     /// The error at the previous decision, for the derivative term.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<f64>,
     /// When the previous decision was made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::rfc3339::deserialize_option"
+    )]
     pub last_time: Option<DateTime<Utc>>,
+}
+
+/// A number that must be finite; `null`, NaN and ±Inf read as 0.
+fn finite_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0))
 }

@@ -3,13 +3,18 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The part of Kubernetes object metadata that karpenter-rs reads.
 ///
-/// Unknown metadata fields (`uid`, `resourceVersion`, ...) are accepted and
-/// ignored, so a manifest fetched from a cluster parses as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Every other standard metadata field (`uid`, `resourceVersion`,
+/// `creationTimestamp`, `managedFields`, `ownerReferences`, `finalizers`,
+/// `generateName`, `deletionTimestamp`, `deletionGracePeriodSeconds`,
+/// `selfLink`, ...) is accepted and ignored, so a manifest fetched with
+/// `kubectl get -o yaml` parses as it is. A field that is not Kubernetes
+/// metadata (`metadata.nmae`) is rejected, with the closest known field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     /// Object name, unique within its namespace.
@@ -27,6 +32,58 @@ pub struct ObjectMeta {
     /// Generation of the spec, set by the API server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+}
+
+/// Every field of Kubernetes `ObjectMeta`; the ones karpenter-rs does not
+/// read are checked only for being there.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawObjectMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    generation: Option<i64>,
+    #[serde(default, rename = "generateName")]
+    _generate_name: IgnoredAny,
+    #[serde(default, rename = "uid")]
+    _uid: IgnoredAny,
+    #[serde(default, rename = "resourceVersion")]
+    _resource_version: IgnoredAny,
+    #[serde(default, rename = "creationTimestamp")]
+    _creation_timestamp: IgnoredAny,
+    #[serde(default, rename = "deletionTimestamp")]
+    _deletion_timestamp: IgnoredAny,
+    #[serde(default, rename = "deletionGracePeriodSeconds")]
+    _deletion_grace_period_seconds: IgnoredAny,
+    #[serde(default, rename = "ownerReferences")]
+    _owner_references: IgnoredAny,
+    #[serde(default, rename = "finalizers")]
+    _finalizers: IgnoredAny,
+    #[serde(default, rename = "managedFields")]
+    _managed_fields: IgnoredAny,
+    #[serde(default, rename = "selfLink")]
+    _self_link: IgnoredAny,
+    #[serde(default, rename = "clusterName")]
+    _cluster_name: IgnoredAny,
+}
+
+impl<'de> Deserialize<'de> for ObjectMeta {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawObjectMeta::deserialize(d)?;
+        Ok(Self {
+            name: raw.name,
+            namespace: raw.namespace,
+            labels: raw.labels.unwrap_or_default(),
+            annotations: raw.annotations.unwrap_or_default(),
+            generation: raw.generation,
+        })
+    }
 }
 
 /// Status of a [`Condition`]: `True`, `False` or `Unknown`.
@@ -81,7 +138,11 @@ pub struct Condition {
     #[serde(default, skip_serializing_if = "str_is_empty")]
     pub message: Cow<'static, str>,
     /// When the status last changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::rfc3339::deserialize_option"
+    )]
     pub last_transition_time: Option<DateTime<Utc>>,
 }
 

@@ -21,7 +21,7 @@ use super::{Condition, ObjectMeta};
 /// assert!(mp.spec.queue.is_some());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricsProducer {
     /// `autoscaling.karpenter.sh/v1alpha1`.
     #[serde(default = "default_api_version")]
@@ -45,7 +45,7 @@ fn default_kind() -> String {
 
 /// Exactly one of the producer kinds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricsProducerSpec {
     /// Queue length and oldest message age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,7 +64,7 @@ pub struct MetricsProducerSpec {
 
 /// A queue to measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueSpec {
     /// Queue type: `AWSSQSQueue`, or any type a registered provider claims.
     #[serde(rename = "type")]
@@ -75,7 +75,7 @@ pub struct QueueSpec {
 
 /// Nodes whose reserved capacity to measure.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReservedCapacitySpec {
     /// Label selector (all labels must match) of the nodes to measure.
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct ReservedCapacitySpec {
 
 /// Nodes whose pending pods to count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingCapacitySpec {
     /// Label selector (all labels must match) of the node group's nodes.
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct PendingCapacitySpec {
 
 /// A weekly/yearly schedule of replicas.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// IANA time zone the patterns are read in, e.g. `America/Los_Angeles`.
     /// Defaults to `UTC`.
@@ -108,7 +108,7 @@ pub struct ScheduleSpec {
 
 /// Replicas between a start and an end pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledBehavior {
     /// Replicas while active.
     pub replicas: i32,
@@ -122,7 +122,7 @@ pub struct ScheduledBehavior {
 /// or a comma-separated string such as `Mon,Tue`); missing `minutes` and
 /// `hours` mean 0, other missing fields mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pattern {
     /// Minutes of the hour, 0..=59.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +136,8 @@ pub struct Pattern {
     /// Months: 1..=12 or `Jan`..`Dec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub months: Option<PatternList>,
-    /// Weekdays: `Sun`..`Sat` (full names accepted) or 0..=6 with 0 = Sunday.
+    /// Weekdays: `Sun`..`Sat` (full names accepted) or 0..=7 with 0 and 7 =
+    /// Sunday (as in cron and Karpenter v0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekdays: Option<PatternList>,
 }
@@ -298,9 +299,9 @@ const MONTHS: FieldRule = FieldRule {
 const WEEKDAY_RULE: FieldRule = FieldRule {
     field: "weekdays",
     min: 0,
-    max: 6,
+    max: 7,
     names: Some((&WEEKDAY_NAMES, 0)),
-    help: "use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday",
+    help: "use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday",
 };
 
 impl FieldRule {
@@ -312,7 +313,8 @@ impl FieldRule {
             PatternList::Text(s) => s.clone(),
             PatternList::List(_) => list.elements().join(","),
         };
-        let fail = |why: String| Err(format!("{written:?}: {why}; {}", self.help));
+        let q = |s: &str| crate::api::clip(&format!("{s:?}"));
+        let fail = |why: String| Err(format!("{}: {why}; {}", q(&written), self.help));
         let elements = list.elements();
         let mut out = Vec::with_capacity(elements.len());
         for e in &elements {
@@ -322,7 +324,14 @@ impl FieldRule {
             let value = if let Ok(n) = e.parse::<i64>() {
                 match u32::try_from(n) {
                     Ok(v) if (self.min..=self.max).contains(&v) => v,
-                    _ => return fail(format!("{e:?} is out of range {}-{}", self.min, self.max)),
+                    _ => {
+                        return fail(format!(
+                            "{} is out of range {}-{}",
+                            q(e),
+                            self.min,
+                            self.max
+                        ));
+                    }
                 }
             } else if let Some((names, base)) = self.names {
                 match lookup_name(names, e) {
@@ -334,13 +343,18 @@ impl FieldRule {
                         } else {
                             "a weekday"
                         };
-                        return fail(format!("{e:?} is not {what}"));
+                        return fail(format!("{} is not {what}", q(e)));
                     }
                 }
             } else {
-                return fail(format!("{e:?} is not a number"));
+                return fail(format!("{} is not a number", q(e)));
             };
-            out.push(value);
+            // 7 is Sunday too, as in cron and Karpenter v0.1.
+            out.push(if self.field == "weekdays" && value == 7 {
+                0
+            } else {
+                value
+            });
         }
         if out.is_empty() {
             return fail("empty list".to_string());
@@ -448,7 +462,7 @@ mod tests {
     use super::*;
 
     fn pattern(yaml: &str) -> Pattern {
-        serde_yaml::from_str(yaml).unwrap()
+        crate::api::parse::from_yaml_str(yaml).unwrap()
     }
 
     #[test]
@@ -526,9 +540,9 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "{weekdays: 'Mon,Tus'}",
-                r#"weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-6 with 0 = Sunday"#,
+                r#"weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday"#,
             ),
-            ("{weekdays: 7}", r#"weekdays: "7": "7" is out of range 0-6"#),
+            ("{weekdays: 8}", r#"weekdays: "8": "8" is out of range 0-7"#),
             (
                 "{minutes: 60}",
                 r#"minutes: "60": "60" is out of range 0-59; use numbers 0-59"#,
@@ -561,6 +575,14 @@ mod tests {
             let err = pattern(yaml).resolve().unwrap_err();
             assert!(err.starts_with(want) || err.contains(want), "{yaml}: {err}");
         }
+    }
+
+    #[test]
+    fn weekday_seven_is_sunday() {
+        let r = pattern("{weekdays: '7,1,0'}").resolve().unwrap();
+        assert_eq!(r.weekdays, Some(vec![Weekday::Sun, Weekday::Mon]));
+        let r = pattern("{weekdays: 7}").resolve().unwrap();
+        assert_eq!(r.weekdays, Some(vec![Weekday::Sun]));
     }
 
     #[test]

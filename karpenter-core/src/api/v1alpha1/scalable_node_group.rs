@@ -18,7 +18,7 @@ use super::{Condition, ObjectMeta};
 /// assert_eq!(ng.spec.type_, "AWSEKSNodeGroup");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalableNodeGroup {
     /// `autoscaling.karpenter.sh/v1alpha1`.
     #[serde(default = "default_api_version")]
@@ -42,7 +42,7 @@ fn default_kind() -> String {
 
 /// The node group to control.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalableNodeGroupSpec {
     /// Provider type: `AWSEC2AutoScalingGroup`, `AWSEKSNodeGroup`, or any type
     /// a registered provider claims.
