@@ -308,11 +308,13 @@ type LabelSet = Vec<(String, String)>;
 
 #[derive(Debug, Default)]
 struct StoreState {
-    /// Metric name → sorted labels → value.
-    series: BTreeMap<String, BTreeMap<LabelSet, f64>>,
-    /// Query → the one series it selects (name and labels), or why none;
+    /// Metric name → sorted labels → index into `values`.
+    series: BTreeMap<String, BTreeMap<LabelSet, usize>>,
+    /// The value of each series.
+    values: Vec<f64>,
+    /// Query → the index of the one series it selects, or why none;
     /// cleared whenever a series is added, since that can change the answer.
-    resolved: HashMap<String, Result<(String, LabelSet), QueryError>>,
+    resolved: HashMap<String, Result<usize, QueryError>>,
 }
 
 impl StoreState {
@@ -331,11 +333,12 @@ impl StoreState {
             Some(by_labels) => by_labels,
             None => self.series.entry(name.to_string()).or_default(),
         };
-        if let Some(v) = by_labels.get_mut(key) {
-            *v = value;
+        if let Some(slot) = by_labels.get(key).and_then(|&i| self.values.get_mut(i)) {
+            *slot = value;
             return;
         }
-        by_labels.insert(key.to_vec(), value);
+        by_labels.insert(key.to_vec(), self.values.len());
+        self.values.push(value);
         self.resolved.clear();
     }
 
@@ -349,10 +352,9 @@ impl StoreState {
                 self.resolved.entry(query.to_string()).or_insert(r)
             }
         };
-        let (name, labels) = resolved.as_ref().map_err(Clone::clone)?;
-        self.series
-            .get(name)
-            .and_then(|by_labels| by_labels.get(labels))
+        let i = resolved.as_ref().map_err(Clone::clone)?;
+        self.values
+            .get(*i)
             .copied()
             .ok_or_else(|| QueryError::NoSeries {
                 query: query.to_string(),
@@ -360,7 +362,7 @@ impl StoreState {
             })
     }
 
-    fn resolve(&self, query: &str) -> Result<(String, LabelSet), QueryError> {
+    fn resolve(&self, query: &str) -> Result<usize, QueryError> {
         let selector = Selector::parse(query)?;
         let no_series = |known: String| QueryError::NoSeries {
             query: query.to_string(),
@@ -372,12 +374,12 @@ impl StoreState {
                 selector.metric
             )));
         };
-        let matched: Vec<&LabelSet> = same_name
-            .keys()
-            .filter(|labels| selector.matches(labels))
+        let matched: Vec<(&LabelSet, &usize)> = same_name
+            .iter()
+            .filter(|(labels, _)| selector.matches(labels))
             .collect();
         match matched.as_slice() {
-            [one] => Ok((selector.metric.clone(), (*one).clone())),
+            [(_, one)] => Ok(**one),
             [] => {
                 let mut shown: Vec<String> = same_name.keys().map(|l| render_labels(l)).collect();
                 let more = shown.len().saturating_sub(5);
@@ -393,7 +395,11 @@ impl StoreState {
                 Err(no_series(known))
             }
             several => {
-                let shown: Vec<String> = several.iter().take(3).map(|l| render_labels(l)).collect();
+                let shown: Vec<String> = several
+                    .iter()
+                    .take(3)
+                    .map(|(l, _)| render_labels(l))
+                    .collect();
                 Err(QueryError::SeveralSeries {
                     query: query.to_string(),
                     count: several.len(),
@@ -466,14 +472,15 @@ impl FakeMetricStore {
 
     /// Every series, sorted by name and labels.
     pub fn series(&self) -> Vec<SeriesSample> {
-        self.lock()
+        let state = self.lock();
+        state
             .series
             .iter()
             .flat_map(|(name, by_labels)| {
-                by_labels.iter().map(|(labels, value)| SeriesSample {
+                by_labels.iter().map(|(labels, &i)| SeriesSample {
                     name: name.clone(),
                     labels: labels.clone(),
-                    value: *value,
+                    value: state.values.get(i).copied().unwrap_or(f64::NAN),
                 })
             })
             .collect()

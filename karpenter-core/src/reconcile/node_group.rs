@@ -159,15 +159,23 @@ pub async fn reconcile_node_group(
                     ));
                 }
                 _ => {
-                    let (reason, size) = match &write {
-                        Some(w) => (reasons::SUCCEEDED_RESCALE, w.to),
-                        None => (reasons::SUCCEEDED_GET_SCALE, replicas.desired),
+                    // Constant messages: the sizes are in spec and status, and
+                    // a condition that does not change is not written again.
+                    let (reason, message) = match &write {
+                        Some(_) => (
+                            reasons::SUCCEEDED_RESCALE,
+                            "the provider accepted the node group's new desired size",
+                        ),
+                        None => (
+                            reasons::SUCCEEDED_GET_SCALE,
+                            "the node group's size was read from its provider",
+                        ),
                     };
                     updates.push(condition(
                         reasons::ABLE_TO_SCALE,
                         ConditionStatus::True,
                         reason,
-                        format!("the node group's desired size is {size}"),
+                        message,
                     ));
                     status.last_error = None;
                     updates.push(stabilized_condition(handle.as_ref()).await);
