@@ -913,7 +913,15 @@ impl Simulation {
                     .and_then(|s| s.replicas),
             }
         };
-        let desired_of = |j: usize| -> Option<i32> { sngs.get(j).and_then(|s| s.spec.replicas) };
+        // The intent in spec.replicas; while it is unset (nothing has asked
+        // for a size yet), the fake group's own desired size.
+        let desired_of = |j: usize| -> Option<i32> {
+            sngs.get(j).and_then(|s| s.spec.replicas).or_else(|| {
+                let fake = self.plan.groups.get(j).and_then(|g| g.fake);
+                fake.and_then(|f| self.node_groups.get(f))
+                    .map(FakeNodeGroup::desired)
+            })
+        };
 
         let tick_seconds = self.tick.num_milliseconds() as f64 / 1000.0;
         for (j, g) in self.stats.groups.iter_mut().enumerate() {
