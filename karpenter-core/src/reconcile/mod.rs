@@ -300,3 +300,8 @@ mod tests {
         assert_eq!(merged[3].type_, "D");
     }
 }
+
+/// The code in `docs/reconcile.md` runs as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/reconcile.md")]
+pub struct ReconcileGuide;
