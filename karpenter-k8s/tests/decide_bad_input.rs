@@ -8,28 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+mod common;
+use common::{EXAMPLE, karpenter, stderr};
 
 use karpenter_k8s::decide::{DecideError, MAX_INPUT_BYTES, decide_document, read_document};
-
-const EXAMPLE: &str = include_str!("fixtures/decide-example.yaml");
-
-fn karpenter(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_karpenter"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The child may stop reading early (an error, a limit): ignore EPIPE.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
 
 /// Runs `doc` and returns stderr, asserting exit status 2 and no panic.
 fn rejected(doc: &str) -> String {
