@@ -256,6 +256,18 @@ pub trait NodeGroup: Send + Sync {
 }
 
 /// A message queue.
+///
+/// # Contract
+///
+/// Both methods are required (checked by `karpenter_fake::conformance`):
+/// - [`length`](Self::length) counts the messages waiting (not those being
+///   worked on, unless the provider documents otherwise);
+/// - [`oldest_message_age`](Self::oldest_message_age) is `None` for an empty
+///   queue and grows with time while the oldest message waits;
+/// - a queue that does not exist is [`ProviderErrorKind::NotFound`], a
+///   malformed id [`ProviderErrorKind::InvalidId`], missing permissions
+///   [`ProviderErrorKind::AccessDenied`] (none retryable); throttling, 5xx
+///   and timeouts are retryable. Messages name the queue.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Queue: Send + Sync {
@@ -267,6 +279,15 @@ pub trait Queue: Send + Sync {
 
 /// Something that answers metric queries (Prometheus, CloudWatch, the fake
 /// store).
+///
+/// # Contract
+///
+/// [`value`](Self::value) returns exactly one finite number for the metric,
+/// or an error that says why not: no data, several series and a query the
+/// source cannot answer are distinct messages; a source that is down or
+/// slow is retryable ([`ProviderErrorKind::Unavailable`],
+/// [`ProviderErrorKind::Timeout`]), a query it rejects is not. The engine
+/// treats any error as an unreadable metric, which never scales down.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MetricSource: Send + Sync {
@@ -308,7 +329,12 @@ pub trait ScaleTarget: Send + Sync {
 ///
 /// `*_types` name what the provider claims; the registry routes specs by
 /// those names. `validate_*` checks ids before anything is built, so a typo
-/// in an ARN is reported at admission, not at the first scale.
+/// in an ARN is reported at admission, not at the first scale
+/// ([`ProviderErrorKind::InvalidId`], naming the field and the expected
+/// form). Only [`name`](Self::name) is required; a builder that is not
+/// overridden answers [`ProviderErrorKind::UnsupportedType`]. Handles are
+/// built once per spec by the registry and wrapped in its retries and
+/// timeout: do not retry inside them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait CloudProvider: Send + Sync {
     /// A short name for messages, e.g. `aws`.

@@ -719,3 +719,82 @@ async fn a_target_created_after_its_autoscaler_is_found() {
         Some(3)
     );
 }
+
+/// A node group whose calls take `delay` (on tokio's clock) and report a
+/// stable size of 3.
+struct Slow {
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl NodeGroup for Slow {
+    async fn set_replicas(&self, _: i32) -> Result<(), ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(())
+    }
+
+    async fn replicas(&self) -> Result<NodeGroupReplicas, ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(NodeGroupReplicas {
+            desired: 3,
+            ready: 3,
+        })
+    }
+
+    async fn stabilized(&self) -> Result<Stabilization, ProviderError> {
+        Ok(Stabilization {
+            stabilized: true,
+            message: String::new(),
+        })
+    }
+}
+
+/// A runner over `groups` node groups, each answering after 10 s.
+fn slow_runner(groups: usize, concurrency: usize) -> Runner {
+    let slow: Arc<dyn NodeGroup> = Arc::new(Slow {
+        delay: Duration::from_secs(10),
+    });
+    let mut cloud = MockCloudProvider::new();
+    cloud.expect_name().return_const("slow".to_string());
+    cloud
+        .expect_node_group_types()
+        .returning(|| vec!["MockGroup".to_string()]);
+    cloud.expect_queue_types().returning(Vec::new);
+    cloud.expect_metric_source_types().returning(Vec::new);
+    cloud.expect_validate_node_group().returning(|_| Ok(()));
+    cloud
+        .expect_node_group()
+        .returning(move |_| Ok(slow.clone()));
+    let mut registry = ProviderRegistry::new();
+    registry.calls_mut().timeout = None;
+    registry.register(Arc::new(cloud)).unwrap();
+    let mut r = runner(registry).with_concurrency(concurrency);
+    for g in 0..groups {
+        let mut ng = node_group(Some(3));
+        ng.metadata.name = Some(format!("group-{g}"));
+        r.add_node_group(ng).unwrap();
+    }
+    r
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_provider_does_not_hold_up_the_others() {
+    // Four node groups whose reads each take 10 s: one at a time that is
+    // 40 s per tick, four at a time 10 s.
+    for (concurrency, expected) in [(1, 40), (2, 20), (4, 10), (16, 10)] {
+        let mut r = slow_runner(4, concurrency);
+        let start = tokio::time::Instant::now();
+        let report = r.tick(t(0)).await;
+        assert!(report.is_ok(), "{:?}", report.errors);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(expected),
+            "concurrency {concurrency}"
+        );
+        assert_eq!(r.node_groups().count(), 4);
+        assert!(
+            r.node_groups()
+                .all(|n| n.status.as_ref().and_then(|s| s.replicas) == Some(3))
+        );
+    }
+}
