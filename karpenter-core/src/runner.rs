@@ -442,9 +442,7 @@ impl Runner {
                 if let Some((_, sng)) = self.node_groups.get_index_mut(j) {
                     sng.spec.replicas = Some(replicas);
                 }
-                if !changed.contains(&j) {
-                    changed.push(j);
-                }
+                changed.push(j);
             }
             ha.status = Some(outcome.status);
             report.errors.extend(outcome.errors);
@@ -456,6 +454,7 @@ impl Runner {
             });
         }
         changed.sort_unstable();
+        changed.dedup();
         changed
     }
 
