@@ -321,6 +321,8 @@ impl Runner {
     pub async fn tick(&mut self, now: DateTime<Utc>) -> TickReport {
         let mut report = TickReport {
             now,
+            producers: Vec::with_capacity(self.producers.len()),
+            autoscalers: Vec::with_capacity(self.autoscalers.len()),
             ..TickReport::default()
         };
         self.run_producers(now, &mut report).await;
