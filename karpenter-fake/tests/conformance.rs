@@ -266,3 +266,65 @@ async fn unsupported_checks_are_skipped_with_their_reason() {
     );
     assert!(text.contains("8 passed, 0 failed, 2 skipped"), "{text}");
 }
+
+/// The fake's node groups as the registry hands them out: wrapped in a
+/// `Timeout` and `Retrying` (one attempt, so an injected throttle still
+/// reaches the check). The wrappers must keep the contract: error kinds,
+/// messages that name the group, idempotent writes.
+struct WrappedHarness {
+    inner: FakeNodeGroupHarness,
+    calls: karpenter_core::provider::CallPolicy,
+}
+
+#[async_trait]
+impl NodeGroupHarness for WrappedHarness {
+    fn description(&self) -> String {
+        format!(
+            "{} behind the registry's wrappers",
+            self.inner.description()
+        )
+    }
+
+    async fn create_group(
+        &self,
+        name: &str,
+        initial: i32,
+        bounds: ReplicaBounds,
+    ) -> HarnessResult<Arc<dyn NodeGroup>> {
+        let group = self.inner.create_group(name, initial, bounds).await?;
+        Ok(self
+            .calls
+            .wrap(group, format!("node group FakeNodeGroup {name}")))
+    }
+
+    async fn settle(&self) -> HarnessResult<()> {
+        self.inner.settle().await
+    }
+
+    async fn inject_throttle(&self, name: &str) -> HarnessResult<()> {
+        self.inner.inject_throttle(name).await
+    }
+
+    async fn missing_group(&self) -> HarnessResult<ProviderResult<Arc<dyn NodeGroup>>> {
+        let missing = self.inner.missing_group().await?;
+        Ok(missing.map(|g| {
+            self.calls
+                .wrap(g, "node group FakeNodeGroup missing".to_string())
+        }))
+    }
+}
+
+#[tokio::test]
+async fn the_registry_wrappers_keep_the_contract() {
+    let clock = clock();
+    let harness = WrappedHarness {
+        inner: FakeNodeGroupHarness::new(&clock),
+        calls: karpenter_core::provider::CallPolicy {
+            clock: Arc::new(clock.clone()),
+            retry: karpenter_core::retry::RetryPolicy::no_retries(),
+            timeout: Some(Duration::from_secs(5)),
+        },
+    };
+    let report = conformance::node_group(&harness).await;
+    assert_all_ran_and_passed(&report, &NODE_GROUP_CHECKS);
+}
