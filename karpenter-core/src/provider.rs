@@ -263,7 +263,8 @@ pub trait NodeGroup: Send + Sync {
 /// - [`length`](Self::length) counts the messages waiting (not those being
 ///   worked on, unless the provider documents otherwise);
 /// - [`oldest_message_age`](Self::oldest_message_age) is `None` for an empty
-///   queue and grows with time while the oldest message waits;
+///   queue (or when the provider has no figure), and grows with time while
+///   the oldest message waits;
 /// - a queue that does not exist is [`ProviderErrorKind::NotFound`], a
 ///   malformed id [`ProviderErrorKind::InvalidId`], missing permissions
 ///   [`ProviderErrorKind::AccessDenied`] (none retryable); throttling, 5xx
@@ -273,7 +274,11 @@ pub trait NodeGroup: Send + Sync {
 pub trait Queue: Send + Sync {
     /// Messages waiting to be processed.
     async fn length(&self) -> ProviderResult<u64>;
-    /// Age of the oldest waiting message; `None` when the queue is empty.
+    /// Age of the oldest waiting message; `None` when the queue is empty or
+    /// the provider has no figure for it (SQS takes it from CloudWatch,
+    /// which may have no datapoint yet). The queue producer does not ask an
+    /// empty queue, and reports `None` for a non-empty one as "no data",
+    /// never as 0.
     async fn oldest_message_age(&self) -> ProviderResult<Option<Duration>>;
 }
 

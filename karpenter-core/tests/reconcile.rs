@@ -578,10 +578,11 @@ fn queue_producer() -> MetricsProducer {
     .unwrap()
 }
 
-/// Name, the queue's length read, the `Calculable` condition, and the
-/// error's kind and whether it is retryable.
+/// Name, the queue's length read, its oldest-age read, the `Calculable`
+/// condition, and the error's kind and whether it is retryable.
 type ProducerCase = (
     &'static str,
+    Result<u64, ProviderErrorKind>,
     Result<u64, ProviderErrorKind>,
     (ConditionStatus, &'static str),
     Option<(ProviderErrorKind, bool)>,
@@ -590,25 +591,37 @@ type ProducerCase = (
 #[tokio::test]
 async fn producer_table() {
     use ConditionStatus::{False, True};
-    let cases: [ProducerCase; 3] = [
-        ("read", Ok(12), (True, "ValuesComputed"), None),
+    let cases: [ProducerCase; 4] = [
+        ("read", Ok(12), Ok(30), (True, "ValuesComputed"), None),
+        (
+            "age unreadable: the length still counts",
+            Ok(12),
+            Err(Timeout),
+            (True, "PartiallyComputed"),
+            Some((Timeout, true)),
+        ),
         (
             "throttled",
             Err(Throttled),
+            Ok(30),
             (False, "ProviderError"),
             Some((Throttled, true)),
         ),
         (
             "denied",
             Err(AccessDenied),
+            Ok(30),
             (False, "ProviderError"),
             Some((AccessDenied, false)),
         ),
     ];
-    for (name, length, calculable, error) in cases {
+    for (name, length, age, calculable, error) in cases {
         let mut q = MockQueue::new();
         q.expect_length().returning(move || length.map_err(err));
-        q.expect_oldest_message_age().returning(|| Ok(None));
+        q.expect_oldest_message_age().returning(move || {
+            age.map(|s| Some(std::time::Duration::from_secs(s)))
+                .map_err(err)
+        });
         let registry = registry(None, Some(q), None);
         let mut object = queue_producer();
         // A previous good reading, kept on failure.
@@ -629,13 +642,25 @@ async fn producer_table() {
             error,
             "{name}"
         );
-        match length {
-            Ok(n) => {
+        match (length, age) {
+            (Ok(n), Ok(_)) => {
                 assert_eq!(out.status.values["length"], n.to_string(), "{name}");
+                assert_eq!(out.status.values["oldestMessageAge"], "30s", "{name}");
                 assert_eq!(out.gauges.len(), 2, "{name}");
                 assert_eq!(out.status.last_error, None, "{name}");
             }
-            Err(_) => {
+            (Ok(n), Err(_)) => {
+                assert_eq!(out.status.values["length"], n.to_string(), "{name}");
+                assert!(
+                    out.status.values["oldestMessageAge"].starts_with("unreadable: "),
+                    "{name}"
+                );
+                assert_eq!(out.gauges.len(), 1, "{name}: the length gauge only");
+                let e = out.error.unwrap().to_string();
+                assert!(e.contains("oldest message age"), "{name}: {e}");
+                assert_eq!(out.status.last_error, Some(e), "{name}");
+            }
+            (Err(_), _) => {
                 assert_eq!(
                     out.status.values["length"], "7",
                     "{name}: last good value kept"

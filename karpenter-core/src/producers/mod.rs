@@ -161,6 +161,11 @@ pub struct ProducerOutput {
     /// status with [`crate::api::v1alpha1::set_condition`] to keep transition
     /// times).
     pub status: MetricsProducerStatus,
+    /// A failure that left part of the values unknown while the rest were
+    /// computed (a queue whose length was read but whose oldest message age
+    /// could not be): also in `status.lastError` and the `Calculable`
+    /// condition (reason `PartiallyComputed`).
+    pub partial_error: Option<ProducerError>,
 }
 
 /// Why a producer could not be evaluated. Every message names the producer
@@ -324,16 +329,23 @@ pub async fn evaluate(
     }
     let labels = producer_labels(name, namespace);
 
+    let mut partial_error = None;
     let (values, gauges, next_schedule_change) = if let Some(q) = &spec.queue {
-        let provider_err = |error| ProducerError::Provider {
+        let provider_err = |what: &str, error| ProducerError::Provider {
             producer: id(),
-            what: format!("reading queue {}/{}", q.type_, q.id),
+            what: format!("{what} queue {}/{}", q.type_, q.id),
             error,
         };
-        let queue_handle = ctx.providers.queue(q).map_err(provider_err)?;
+        let queue_handle = ctx
+            .providers
+            .queue(q)
+            .map_err(|e| provider_err("reading", e))?;
         let reading = queue::read(queue_handle.as_ref())
             .await
-            .map_err(provider_err)?;
+            .map_err(|e| provider_err("reading", e))?;
+        if let queue::OldestMessageAge::Unreadable(e) = &reading.oldest_message_age {
+            partial_error = Some(provider_err("reading the oldest message age of", e.clone()));
+        }
         (reading.status_values(), reading.gauges(&labels), None)
     } else if let Some(rc) = &spec.reserved_capacity {
         let snapshot = match (ctx.cluster, ctx.cluster_error) {
@@ -366,18 +378,29 @@ pub async fn evaluate(
             kind: "pendingCapacity",
         });
     };
+    let condition = match &partial_error {
+        None => calculable(
+            ConditionStatus::True,
+            "ValuesComputed",
+            // A stable message: the status changes only when values do.
+            "the producer's values were computed",
+            ctx.now,
+        ),
+        Some(e) => calculable(
+            ConditionStatus::True,
+            "PartiallyComputed",
+            format!("some values could not be computed: {e}"),
+            ctx.now,
+        ),
+    };
     Ok(ProducerOutput {
         gauges,
         status: MetricsProducerStatus {
             values,
             next_schedule_change,
-            conditions: vec![calculable(
-                ConditionStatus::True,
-                "ValuesComputed",
-                "the producer's values were computed",
-                ctx.now,
-            )],
-            last_error: None,
+            conditions: vec![condition],
+            last_error: partial_error.as_ref().map(ToString::to_string),
         },
+        partial_error,
     })
 }

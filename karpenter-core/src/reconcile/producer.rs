@@ -21,7 +21,10 @@ pub struct ProducerOutcome {
 /// next status and gauges.
 ///
 /// On failure the last computed values stay in the status, `lastError` and
-/// `Calculable=False` say why, and no gauge is returned.
+/// `Calculable=False` say why, and no gauge is returned. A partial failure
+/// (a queue's length read, its oldest message age not) keeps what was
+/// computed, exports its gauges and reports the error
+/// (`Calculable=True`, reason `PartiallyComputed`).
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -57,7 +60,10 @@ pub async fn reconcile_producer(
                 ..out.status
             },
             gauges: out.gauges,
-            error: None,
+            error: out.partial_error.map(|source| ReconcileError::Producer {
+                object: ObjectKey::of(&producer.metadata),
+                source,
+            }),
         },
         Err(e) => {
             let failed = e.to_status(ctx.now);
