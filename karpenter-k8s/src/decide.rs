@@ -90,6 +90,8 @@ pub enum MetricOutput {
     Recommendation(i32),
     /// Why it gave none.
     Error(String),
+    /// What it recommended when its role made it abstain.
+    Abstained(i32),
 }
 
 /// The output document.
@@ -215,6 +217,7 @@ pub fn decide_document(text: &str) -> Result<DecideOutput, DecideError> {
                     MetricOutput::Recommendation(*replicas)
                 }
                 MetricOutcome::Error { message, .. } => MetricOutput::Error(message.clone()),
+                MetricOutcome::Abstained { replicas, .. } => MetricOutput::Abstained(*replicas),
             })
             .collect(),
         explanation: d.explain(),

@@ -168,3 +168,43 @@ fn an_unreadable_file_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot read /nonexistent/decision.yaml"));
 }
+
+#[test]
+fn metric_roles_are_read_and_an_abstention_is_reported() {
+    // Pending capacity may only add nodes (it recommends the current 8:
+    // abstains); low reservation may only remove them (recommends 6).
+    let doc = r#"
+now: "2026-01-01T00:10:00Z"
+autoscaler:
+  metadata: {name: gpu}
+  spec:
+    scaleTargetRef: {kind: ScalableNodeGroup, name: gpu}
+    minReplicas: 0
+    maxReplicas: 20
+    behavior: {scaleDown: {stabilizationWindowSeconds: 0}}
+    metrics:
+      - prometheus: {query: 'karpenter_pending_capacity_desired_nodes{name="gpu"}', target: {type: AverageValue, value: 1}}
+        role: ScaleUpOnly
+      - prometheus: {query: 'karpenter_reserved_capacity_cpu_utilization{name="gpu"}', target: {type: Utilization, value: 60}}
+        role: ScaleDownOnly
+target: {specReplicas: 8, statusReplicas: 8}
+observations: [{value: 8}, {value: 0.45}]
+history: {recommendations: [], scaleEvents: []}
+"#;
+    let out = karpenter(&["decide"], doc);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["desiredReplicas"], 6);
+    assert_eq!(
+        json["metrics"],
+        serde_json::json!([{"abstained": 8}, {"recommendation": 6}])
+    );
+    let explanation = json["explanation"].as_array().unwrap();
+    assert!(
+        explanation.iter().any(|s| s
+            .as_str()
+            .unwrap()
+            .contains("is ScaleUpOnly: its 8 against current 8 abstains")),
+        "{explanation:?}"
+    );
+}

@@ -65,6 +65,23 @@ pub enum Step {
         /// What went wrong.
         message: String,
     },
+    /// A metric with a role recommended the other way (or the current
+    /// count) and abstained.
+    MetricAbstained {
+        /// Index in `spec.metrics`.
+        index: usize,
+        /// Its role.
+        role: crate::api::v1alpha1::MetricRole,
+        /// Its recommendation.
+        replicas: i32,
+        /// The current count.
+        current: i32,
+    },
+    /// Every usable metric abstained: nothing changes.
+    AllAbstained {
+        /// The current count, kept.
+        current: i32,
+    },
     /// The largest recommendation was taken.
     Combined {
         /// Index of the winning metric.
@@ -182,6 +199,15 @@ impl fmt::Display for Step {
             Self::MetricFailed { index, reason, message } => {
                 write!(f, "metrics[{index}]: not usable ({reason}): {message}")
             }
+            Self::MetricAbstained { index, role, replicas, current } => write!(
+                f,
+                "metrics[{index}] is {}: its {replicas} against current {current} abstains",
+                role.as_str()
+            ),
+            Self::AllAbstained { current } => write!(
+                f,
+                "every usable metric abstained (its role points the other way): keeping {current}"
+            ),
             Self::Combined { winner, replicas, valid } => write!(
                 f,
                 "largest recommendation wins: metrics[{winner}] with {replicas} (of {valid} usable metric{})",

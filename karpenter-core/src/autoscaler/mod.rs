@@ -154,6 +154,14 @@ pub enum MetricOutcome {
         /// What went wrong.
         message: String,
     },
+    /// The metric's role made it abstain: its recommendation pointed the
+    /// other way, or was the current count.
+    Abstained {
+        /// The recommendation it would have made.
+        replicas: i32,
+        /// The observed value it came from.
+        value: f64,
+    },
 }
 
 /// A decision and everything needed to act on it and explain it. (The
@@ -221,7 +229,12 @@ impl Decision {
 /// The `ScalingActive` message naming the winning metric; a constant for
 /// the first few (most autoscalers have one or two metrics), so a decision
 /// does not format it every time.
-fn valid_metric_message(winner: usize) -> Cow<'static, str> {
+fn valid_metric_message(winner: Option<usize>) -> Cow<'static, str> {
+    let Some(winner) = winner else {
+        return Cow::Borrowed(
+            "every usable metric abstained (its role points the other way): the replica count stays as it is",
+        );
+    };
     const FIRST: [&str; 4] = [
         "the autoscaler was able to successfully calculate a replica count from metrics[0]",
         "the autoscaler was able to successfully calculate a replica count from metrics[1]",
@@ -524,7 +537,7 @@ impl<A: Algorithm> Autoscaler<A> {
         history: &mut ScalingHistory,
         explanation: &mut Vec<Step>,
         decision: &mut Decision,
-    ) -> Result<(i32, usize), (String, String)> {
+    ) -> Result<(i32, Option<usize>), (String, String)> {
         let spec = input.spec;
         let stateful = self.algorithm.is_stateful();
         if stateful {
@@ -537,6 +550,8 @@ impl<A: Algorithm> Autoscaler<A> {
         let mut best: Option<(i32, usize)> = None;
         let mut first_failure: Option<(String, String)> = None;
         let mut valid = 0;
+        let mut abstained = 0;
+        let current = input.target.spec_replicas;
         decision.metrics.reserve(spec.metrics.len());
         for (index, metric) in spec.metrics.iter().enumerate() {
             let outcome = match metric.source() {
@@ -608,6 +623,22 @@ impl<A: Algorithm> Autoscaler<A> {
                 }
             };
             match outcome {
+                Ok((replicas, value))
+                    if metric.role.is_some_and(|r| r.abstains(replicas, current)) =>
+                {
+                    abstained += 1;
+                    if let Some(role) = metric.role {
+                        explanation.push(Step::MetricAbstained {
+                            index,
+                            role,
+                            replicas,
+                            current,
+                        });
+                    }
+                    decision
+                        .metrics
+                        .push(MetricOutcome::Abstained { replicas, value });
+                }
                 Ok((replicas, value)) => {
                     valid += 1;
                     if best.is_none_or(|(b, _)| replicas > b) {
@@ -634,8 +665,11 @@ impl<A: Algorithm> Autoscaler<A> {
                 }
             }
         }
-        let current = input.target.spec_replicas;
         match (best, first_failure) {
+            (None, None) if abstained > 0 => {
+                explanation.push(Step::AllAbstained { current });
+                Ok((current, None))
+            }
             (None, failure) => {
                 explanation.push(Step::NoValidMetric);
                 Err(failure.unwrap_or_else(|| {
@@ -655,7 +689,7 @@ impl<A: Algorithm> Autoscaler<A> {
                     replicas,
                     valid,
                 });
-                Ok((replicas, winner))
+                Ok((replicas, Some(winner)))
             }
         }
     }
@@ -804,7 +838,7 @@ mod tests {
     fn valid_metric_messages_name_the_winner_constant_or_formatted() {
         for winner in [0, 1, 2, 3, 4, 17] {
             assert_eq!(
-                valid_metric_message(winner),
+                valid_metric_message(Some(winner)),
                 format!(
                     "the autoscaler was able to successfully calculate a replica count from metrics[{winner}]"
                 )

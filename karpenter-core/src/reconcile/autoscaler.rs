@@ -212,7 +212,7 @@ fn metric_errors(
                 message: message.clone(),
                 source: readings.get(index).and_then(|r| r.clone().err()),
             }),
-            MetricOutcome::Recommendation { .. } => None,
+            MetricOutcome::Recommendation { .. } | MetricOutcome::Abstained { .. } => None,
         })
         .collect()
 }
@@ -263,12 +263,17 @@ fn metric_statuses(decision: &Decision, readings: &[ProviderResult<f64>]) -> Vec
                 value: reading.as_ref().ok().copied(),
                 recommendation: None,
                 error: reading.as_ref().err().map(ToString::to_string),
+                abstained: false,
             };
             match decision.metrics.get(m) {
                 Some(MetricOutcome::Recommendation { replicas, .. }) => {
                     status.recommendation = Some(*replicas);
                 }
                 Some(MetricOutcome::Error { message, .. }) => status.error = Some(message.clone()),
+                Some(MetricOutcome::Abstained { replicas, .. }) => {
+                    status.recommendation = Some(*replicas);
+                    status.abstained = true;
+                }
                 None => {}
             }
             status

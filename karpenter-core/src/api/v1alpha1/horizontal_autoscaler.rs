@@ -107,6 +107,51 @@ pub struct Metric {
     /// provider through its `type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<CustomMetricSource>,
+    /// Which way this metric may move the count; omitted, both ways. A
+    /// metric whose recommendation points the other way (or is the current
+    /// count) abstains: it takes no part in the largest-recommendation rule,
+    /// so it neither pins the current count nor pulls it its way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<MetricRole>,
+}
+
+/// Which way a [`Metric`] may move the replica count.
+///
+/// ```
+/// use karpenter_core::api::v1alpha1::{Metric, MetricRole};
+///
+/// // Pending pods may only add nodes; low reservation may only remove them.
+/// let m: Metric = serde_json::from_value(serde_json::json!({
+///     "prometheus": {"query": "karpenter_pending_capacity_desired_nodes{name=\"gpu\"}",
+///                    "target": {"type": "AverageValue", "value": 1}},
+///     "role": "ScaleUpOnly"
+/// })).unwrap();
+/// assert_eq!(m.role, Some(MetricRole::ScaleUpOnly));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum MetricRole {
+    /// Counts only when it recommends more than the current count.
+    ScaleUpOnly,
+    /// Counts only when it recommends fewer than the current count.
+    ScaleDownOnly,
+}
+
+impl MetricRole {
+    /// Whether a recommendation of `replicas` against `current` abstains.
+    pub fn abstains(self, replicas: i32, current: i32) -> bool {
+        match self {
+            Self::ScaleUpOnly => replicas <= current,
+            Self::ScaleDownOnly => replicas >= current,
+        }
+    }
+
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ScaleUpOnly => "ScaleUpOnly",
+            Self::ScaleDownOnly => "ScaleDownOnly",
+        }
+    }
 }
 
 /// The kind of source a [`Metric`] reads from.
@@ -399,6 +444,10 @@ pub struct MetricStatus {
     /// Why the metric could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether the metric's role made it abstain from this decision (its
+    /// recommendation pointed the other way).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abstained: bool,
 }
 
 /// The memory of an autoscaler: past recommendations (for stabilization
