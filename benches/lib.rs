@@ -115,20 +115,16 @@ const POD_SIZES: [((i64, i64), u32); 7] = [
 /// Node groups: node label `group` is `g0` .. `g4`.
 pub const GROUPS: usize = 5;
 
-fn weighted<T: Copy>(rng: &mut ChaCha8Rng, table: &[(T, u32)]) -> T {
+fn weighted<T: Copy + Default>(rng: &mut ChaCha8Rng, table: &[(T, u32)]) -> T {
     let total: u32 = table.iter().map(|(_, w)| w).sum();
     let mut pick = rng.random_range(0..total.max(1));
-    for &(v, w) in table {
-        if pick < w {
-            return v;
-        }
-        pick -= w;
-    }
-    // Unreachable for a non-empty table; the first entry is a safe answer.
-    table
-        .first()
-        .map(|(v, _)| *v)
-        .unwrap_or_else(|| unreachable!("empty table"))
+    let hit = table.iter().find(|&&(_, w)| {
+        let inside = pick < w;
+        pick = pick.saturating_sub(w);
+        inside
+    });
+    // Only an empty table has no hit; the tables here are constants.
+    hit.map(|&(v, _)| v).unwrap_or_default()
 }
 
 /// A seeded, reproducible cluster of `nodes` nodes and `pods` pods.

@@ -648,3 +648,8 @@ mod tests {
         assert_eq!(cores(i64::MIN), "-9223372036854775.808");
     }
 }
+
+/// The code in `docs/producers-reserved-capacity.md` runs as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/producers-reserved-capacity.md")]
+pub struct ReservedCapacityGuide;
