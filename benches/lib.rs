@@ -3,11 +3,18 @@
 //! Run them with `cargo bench -p karpenter-benches`; the figures and the
 //! machine they were taken on are in `BENCHMARKS.md`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use karpenter_core::api::v1alpha1::{
     HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory,
 };
 use karpenter_core::autoscaler::{Observation, TargetState};
+use karpenter_core::cluster::{
+    ClusterSnapshot, Container, InitContainer, Node, Pod, PodPhase, Resources,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// The instant every bench decides at.
 pub fn now() -> DateTime<Utc> {
@@ -80,4 +87,132 @@ pub fn case(seed: u32) -> BenchCase {
         ],
         history,
     }
+}
+
+const MIB: i64 = 1 << 20;
+const GIB: i64 = 1 << 30;
+
+/// Node shapes (allocatable cpu millis, memory bytes) and their weights.
+const NODE_SHAPES: [((i64, i64), u32); 4] = [
+    ((4_000, 16 * GIB), 3),
+    ((8_000, 32 * GIB), 4),
+    ((16_000, 64 * GIB), 2),
+    ((32_000, 128 * GIB), 1),
+];
+
+/// Pod sizes (effective cpu millis, memory bytes) and their weights, in
+/// percent: most pods are small, few are large, as in real clusters.
+const POD_SIZES: [((i64, i64), u32); 7] = [
+    ((100, 128 * MIB), 30),
+    ((250, 512 * MIB), 25),
+    ((500, GIB), 20),
+    ((1_000, 2 * GIB), 12),
+    ((2_000, 4 * GIB), 8),
+    ((4_000, 16 * GIB), 4),
+    ((8_000, 32 * GIB), 1),
+];
+
+/// Node groups: node label `group` is `g0` .. `g4`.
+pub const GROUPS: usize = 5;
+
+fn weighted<T: Copy + Default>(rng: &mut ChaCha8Rng, table: &[(T, u32)]) -> T {
+    let total: u32 = table.iter().map(|(_, w)| w).sum();
+    let mut pick = rng.random_range(0..total.max(1));
+    let hit = table.iter().find(|&&(_, w)| {
+        let inside = pick < w;
+        pick = pick.saturating_sub(w);
+        inside
+    });
+    // Only an empty table has no hit; the tables here are constants.
+    hit.map(|&(v, _)| v).unwrap_or_default()
+}
+
+/// A seeded, reproducible cluster of `nodes` nodes and `pods` pods.
+///
+/// Distributions (the same `seed` gives the same snapshot):
+/// - **nodes**: named `node-{i}`, five labels (`group` = `g{i % 5}`, zone
+///   `a`/`b`/`c`, instance type, os, arch); allocatable by shape, weighted
+///   4 cpu/16Gi 30%, 8/32Gi 40%, 16/64Gi 20%, 32/128Gi 10%, 110 pods; 5% not
+///   Ready, 2% cordoned.
+/// - **pod sizes** (the effective request), from 100m/128Mi to 8 cpu/32Gi,
+///   weighted towards small: 100m/128Mi 30%, 250m/512Mi 25%, 500m/1Gi 20%,
+///   1/2Gi 12%, 2/4Gi 8%, 4/16Gi 4%, 8/32Gi 1%.
+/// - **containers**: two per pod, the app with 3/4 of the size and a helper
+///   with the rest; 10% of pods also have an init container of half the
+///   size (smaller than the apps, so the size stays the effective request).
+/// - **phase and binding**: 90% Running on a uniformly random node, 3%
+///   Pending and unbound, 7% Succeeded or Failed on a random node;
+///   namespaces `ns-0` .. `ns-19`.
+///
+/// (Pods carry no labels: the snapshot's `Pod` has no labels field.)
+pub fn cluster(seed: u64, nodes: usize, pods: usize) -> ClusterSnapshot {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let nodes: Vec<Node> = (0..nodes).map(|i| bench_node(&mut rng, i)).collect();
+    let node_count = nodes.len();
+    let pods = (0..pods)
+        .map(|i| bench_pod(&mut rng, i, node_count))
+        .collect();
+    ClusterSnapshot { nodes, pods }
+}
+
+fn bench_node(rng: &mut ChaCha8Rng, i: usize) -> Node {
+    let (cpu, memory) = weighted(rng, &NODE_SHAPES);
+    let label = |k: &str, v: String| (k.to_string(), v);
+    Node {
+        name: format!("node-{i}"),
+        labels: BTreeMap::from([
+            label("group", format!("g{}", i % GROUPS)),
+            label("topology.kubernetes.io/zone", format!("zone-{}", i % 3)),
+            label(
+                "node.kubernetes.io/instance-type",
+                format!("m5.{}xlarge", cpu / 4_000),
+            ),
+            label("kubernetes.io/os", "linux".to_string()),
+            label("kubernetes.io/arch", "amd64".to_string()),
+        ]),
+        allocatable: Resources::new(cpu, memory, 110),
+        taints: vec![],
+        ready: rng.random_range(0..100) >= 5,
+        unschedulable: rng.random_range(0..100) < 2,
+    }
+}
+
+fn bench_pod(rng: &mut ChaCha8Rng, i: usize, nodes: usize) -> Pod {
+    let (cpu, memory) = weighted(rng, &POD_SIZES);
+    let roll = rng.random_range(0..100);
+    let phase = match roll {
+        0..90 => PodPhase::Running,
+        90..93 => PodPhase::Pending,
+        93..97 => PodPhase::Succeeded,
+        _ => PodPhase::Failed,
+    };
+    let node_name = (phase != PodPhase::Pending && nodes > 0)
+        .then(|| format!("node-{}", rng.random_range(0..nodes)));
+    let containers = vec![
+        Container {
+            name: "app".to_string(),
+            requests: Resources::new(cpu * 3 / 4, memory * 3 / 4, 0),
+        },
+        Container {
+            name: "helper".to_string(),
+            requests: Resources::new(cpu - cpu * 3 / 4, memory - memory * 3 / 4, 0),
+        },
+    ];
+    let init_containers = if rng.random_range(0..10) == 0 {
+        vec![InitContainer {
+            name: "init".to_string(),
+            requests: Resources::new(cpu / 2, memory / 2, 0),
+            sidecar: false,
+        }]
+    } else {
+        vec![]
+    };
+    Pod {
+        namespace: format!("ns-{}", i % 20),
+        name: format!("pod-{i}"),
+        node_name,
+        phase,
+        ..Pod::default()
+    }
+    .with_containers(containers, init_containers, Resources::default())
 }

@@ -101,9 +101,10 @@ pub struct Node {
 }
 
 /// Phase of a pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum PodPhase {
     /// Not yet running (includes unschedulable pods).
+    #[default]
     Pending,
     /// Running.
     Running,
@@ -113,8 +114,51 @@ pub enum PodPhase {
     Failed,
 }
 
+/// An app container (`spec.containers[]`): what it requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Container {
+    /// Container name.
+    pub name: String,
+    /// Its requests; `pods` is ignored (a pod counts as one pod).
+    pub requests: Resources,
+}
+
+/// An init container (`spec.initContainers[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct InitContainer {
+    /// Container name.
+    pub name: String,
+    /// Its requests; `pods` is ignored.
+    pub requests: Resources,
+    /// `restartPolicy: Always`: a sidecar, which keeps running next to the
+    /// app containers, so its requests add to theirs.
+    pub sidecar: bool,
+}
+
 /// A pod, as producers see it.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `requests` is the pod's **effective request**, the one amount the
+/// scheduler reserves for it and the one producers read. A pod known only by
+/// its totals sets it directly; a pod known by its containers is built with
+/// [`Pod::with_containers`], which computes it with [`effective_requests`].
+/// Whoever changes `containers`, `init_containers` or `overhead` by hand
+/// calls `with_containers` again so that `requests` follows.
+///
+/// ```
+/// use karpenter_core::cluster::{Container, InitContainer, Pod, Resources};
+///
+/// // Totals only.
+/// let small = Pod { name: "a".into(), requests: Resources::new(500, 1 << 30, 1), ..Pod::default() };
+/// assert_eq!(small.requests.cpu_millis, 500);
+///
+/// // From containers: an app container and a sidecar run together.
+/// let app = Container { name: "app".into(), requests: Resources::new(1_000, 2 << 30, 0) };
+/// let proxy = InitContainer { name: "proxy".into(), requests: Resources::new(100, 128 << 20, 0), sidecar: true };
+/// let pod = Pod { name: "b".into(), ..Pod::default() }
+///     .with_containers(vec![app], vec![proxy], Resources::default());
+/// assert_eq!(pod.requests, Resources::new(1_100, (2 << 30) + (128 << 20), 1));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pod {
     /// Namespace.
     pub namespace: String,
@@ -122,7 +166,7 @@ pub struct Pod {
     pub name: String,
     /// The node it is bound to, if any.
     pub node_name: Option<String>,
-    /// Sum of container requests (and pods = 1).
+    /// The effective request (pods = 1): see the type's docs.
     pub requests: Resources,
     /// Phase.
     pub phase: PodPhase,
@@ -132,6 +176,94 @@ pub struct Pod {
     pub node_selector: BTreeMap<String, String>,
     /// Tolerations.
     pub tolerations: Vec<Toleration>,
+    /// App containers, when the pod was described by them (else empty).
+    pub containers: Vec<Container>,
+    /// Init containers, sidecars included, in order.
+    pub init_containers: Vec<InitContainer>,
+    /// Pod overhead (`spec.overhead`, from the RuntimeClass).
+    pub overhead: Resources,
+}
+
+impl Pod {
+    /// The same pod described by its containers and overhead; `requests`
+    /// becomes their [`effective_requests`].
+    pub fn with_containers(
+        mut self,
+        containers: Vec<Container>,
+        init_containers: Vec<InitContainer>,
+        overhead: Resources,
+    ) -> Self {
+        self.requests = effective_requests(&containers, &init_containers, overhead);
+        self.containers = containers;
+        self.init_containers = init_containers;
+        self.overhead = overhead;
+        self
+    }
+}
+
+/// What the Kubernetes scheduler reserves for a pod, per resource:
+///
+/// `max(app containers + sidecars, max over init containers) + overhead`,
+///
+/// where a sidecar (an init container with `restartPolicy: Always`) counts
+/// as the sum of the sidecars up to and including it, and any other init
+/// container as its own request plus the sidecars started before it (they
+/// are already running while it runs). `pods` is always 1.
+///
+/// This is `PodRequests` of Kubernetes' `component-helpers/resource`.
+/// Negative requests (which the API server rejects) count as 0, and sums
+/// saturate at `i64::MAX` instead of overflowing.
+///
+/// ```
+/// use karpenter_core::cluster::{effective_requests, Container, InitContainer, Resources};
+///
+/// let cpu = |m| Resources::new(m, 0, 0);
+/// let app = [Container { name: "app".into(), requests: cpu(200) }];
+/// let init = [
+///     InitContainer { name: "log".into(), requests: cpu(100), sidecar: true },
+///     // Runs alone with the log sidecar: 100 + 500 = 600 > 200 + 100.
+///     InitContainer { name: "migrate".into(), requests: cpu(500), sidecar: false },
+/// ];
+/// assert_eq!(effective_requests(&app, &init, cpu(10)), Resources::new(610, 0, 1));
+/// ```
+pub fn effective_requests(
+    containers: &[Container],
+    init_containers: &[InitContainer],
+    overhead: Resources,
+) -> Resources {
+    // Everything that runs at once once the pod is up: apps and sidecars.
+    let mut running = containers.iter().fold(Resources::default(), |acc, c| {
+        acc.saturating_add(non_negative(c.requests))
+    });
+    let mut sidecars = Resources::default();
+    let mut init_peak = Resources::default();
+    for c in init_containers {
+        let own = non_negative(c.requests);
+        let while_it_runs = if c.sidecar {
+            running = running.saturating_add(own);
+            sidecars = sidecars.saturating_add(own);
+            sidecars
+        } else {
+            own.saturating_add(sidecars)
+        };
+        init_peak = max(init_peak, while_it_runs);
+    }
+    let total = max(running, init_peak).saturating_add(non_negative(overhead));
+    Resources { pods: 1, ..total }
+}
+
+/// Negative components as 0: a request cannot give capacity back.
+fn non_negative(r: Resources) -> Resources {
+    Resources::new(r.cpu_millis.max(0), r.memory_bytes.max(0), r.pods.max(0))
+}
+
+/// Component-wise maximum.
+fn max(a: Resources, b: Resources) -> Resources {
+    Resources::new(
+        a.cpu_millis.max(b.cpu_millis),
+        a.memory_bytes.max(b.memory_bytes),
+        a.pods.max(b.pods),
+    )
 }
 
 /// The nodes and pods of a cluster at one instant.

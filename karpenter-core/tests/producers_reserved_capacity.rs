@@ -38,6 +38,7 @@ fn pod(name: &str, node: Option<&str>, requests: Resources, phase: PodPhase) -> 
         unschedulable: false,
         node_selector: BTreeMap::new(),
         tolerations: vec![],
+        ..Pod::default()
     }
 }
 
@@ -122,8 +123,8 @@ fn sums_requests_of_live_pods_on_ready_schedulable_selected_nodes() {
     assert_eq!(rc.nodes, 2);
     assert_eq!(rc.capacity, Resources::new(16_000, 64 * GIB, 220));
     assert_eq!(rc.reserved, Resources::new(10_000, 16 * GIB, 2));
-    assert_eq!(rc.cpu_utilization(), 0.625);
-    assert_eq!(rc.memory_utilization(), 0.25);
+    assert_eq!(rc.cpu_utilization(), Some(0.625));
+    assert_eq!(rc.memory_utilization(), Some(0.25));
 
     let values = rc.status_values();
     assert_eq!(values["cpu"], "62.50%, 10/16");
@@ -150,7 +151,7 @@ fn sums_requests_of_live_pods_on_ready_schedulable_selected_nodes() {
 
 #[test]
 fn every_gauge_carries_name_and_namespace_labels() {
-    let rc = ReservedCapacity::default();
+    let rc = ReservedCapacity::compute(&snapshot_with_one_node(), &BTreeMap::new());
     let gauges = rc.gauges(&producer_labels("cap", "karpenter"));
     assert_eq!(gauges.len(), 9);
     for g in gauges {
@@ -170,7 +171,7 @@ fn every_gauge_carries_name_and_namespace_labels() {
 }
 
 #[test]
-fn no_capacity_means_zero_utilization_never_nan() {
+fn no_capacity_means_no_utilization_sample_and_a_message() {
     let snapshot = ClusterSnapshot {
         nodes: vec![node("n1", "ml", Resources::new(0, 0, 0))],
         pods: vec![pod(
@@ -180,18 +181,218 @@ fn no_capacity_means_zero_utilization_never_nan() {
             PodPhase::Running,
         )],
     };
-    for selector in [labels(&[("group", "ml")]), labels(&[("group", "none")])] {
-        let rc = ReservedCapacity::compute(&snapshot, &selector);
-        for g in rc.gauges(&karpenter_core::producers::Labels::from([])) {
-            assert!(g.value.is_finite(), "{} = {}", g.name, g.value);
-        }
-        assert_eq!(rc.cpu_utilization(), 0.0);
-        assert_eq!(rc.memory_utilization(), 0.0);
-        assert_eq!(rc.pods_utilization(), 0.0);
-    }
+    // A node that counts but has nothing allocatable: reserved is still
+    // reported, utilization is not.
+    let rc = ReservedCapacity::compute(&snapshot, &labels(&[("group", "ml")]));
+    assert_eq!(rc.nodes, 1);
+    assert_eq!(rc.reserved, Resources::new(500, GIB, 1));
+    assert_eq!(rc.cpu_utilization(), None);
+    assert_eq!(rc.memory_utilization(), None);
+    assert_eq!(rc.pods_utilization(), None);
+    let names: Vec<&str> = rc
+        .gauges(&producer_labels("p", "ns"))
+        .iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            reserved_capacity::CPU_RESERVED,
+            reserved_capacity::CPU_CAPACITY,
+            reserved_capacity::MEMORY_RESERVED,
+            reserved_capacity::MEMORY_CAPACITY,
+            reserved_capacity::PODS_RESERVED,
+            reserved_capacity::PODS_CAPACITY,
+        ]
+    );
+    assert_eq!(gauge(&rc, reserved_capacity::CPU_RESERVED), 0.5);
+    let values = rc.status_values();
+    assert_eq!(values["cpu"], "n/a, 0.5/0");
+    assert_eq!(values["memory"], "n/a, 1.00/0.00 GiB");
+    assert_eq!(
+        values["message"],
+        "the 1 counted node(s) have no allocatable cpu, memory, pods; its utilization is not reported"
+    );
+
+    // Only cpu missing: only the cpu utilization gauge is left out.
+    let cpu_less = ClusterSnapshot {
+        nodes: vec![node("n1", "ml", Resources::new(0, 4 * GIB, 10))],
+        pods: vec![],
+    };
+    let rc = ReservedCapacity::compute(&cpu_less, &BTreeMap::new());
+    assert_eq!(rc.gauges(&producer_labels("p", "ns")).len(), 8);
+    assert_eq!(rc.memory_utilization(), Some(0.0));
+    assert!(rc.status_values()["message"].contains("no allocatable cpu;"));
+}
+
+#[test]
+fn a_selector_matching_no_node_is_a_status_message() {
+    let snapshot = ClusterSnapshot {
+        nodes: vec![node("n1", "ml", Resources::new(4_000, 4 * GIB, 10))],
+        pods: vec![],
+    };
+    let rc = ReservedCapacity::compute(&snapshot, &labels(&[("group", "x")]));
+    assert_eq!(rc.nodes, 0);
+    let gauges = rc.gauges(&producer_labels("p", "ns"));
+    assert_eq!(gauges.len(), 6, "reserved and capacity only: {gauges:?}");
+    assert!(gauges.iter().all(|g| g.value == 0.0));
+    let values = rc.status_values();
+    assert_eq!(
+        values["message"],
+        "nodeSelector {group: x} matches no ready, schedulable node; utilization is not reported"
+    );
+    assert_eq!(values["cpu"], "n/a, 0/0");
+    assert_eq!(values["nodes"], "0");
+
+    // Matching nodes that are all cordoned or not ready: the same message.
+    let mut cordoned = node("n1", "ml", Resources::new(4_000, 4 * GIB, 10));
+    cordoned.unschedulable = true;
+    let mut not_ready = node("n2", "ml", Resources::new(4_000, 4 * GIB, 10));
+    not_ready.ready = false;
+    let snapshot = ClusterSnapshot {
+        nodes: vec![cordoned, not_ready],
+        pods: vec![],
+    };
+    let selector = labels(&[("group", "ml"), ("zone", "a")]);
+    let values = ReservedCapacity::compute(&snapshot, &selector).status_values();
+    assert!(
+        values["message"].starts_with("nodeSelector {group: ml, zone: a} matches no ready"),
+        "{}",
+        values["message"]
+    );
+
+    // An empty cluster, empty selector.
     let empty = ReservedCapacity::compute(&ClusterSnapshot::default(), &BTreeMap::new());
-    assert_eq!(empty.status_values()["cpu"], "0.00%, 0/0");
-    assert_eq!(empty.status_values()["memory"], "0.00%, 0.00/0.00 GiB");
+    assert!(empty.status_values()["message"].starts_with("nodeSelector {} matches no"));
+    assert_eq!(empty.status_values()["memory"], "n/a, 0.00/0.00 GiB");
+
+    // Enough capacity: no message.
+    let rc = ReservedCapacity::compute(&snapshot_with_one_node(), &BTreeMap::new());
+    assert!(!rc.status_values().contains_key("message"));
+}
+
+fn snapshot_with_one_node() -> ClusterSnapshot {
+    ClusterSnapshot {
+        nodes: vec![node("n1", "ml", Resources::new(4_000, 4 * GIB, 10))],
+        pods: vec![],
+    }
+}
+
+#[test]
+fn terminal_pods_and_pods_on_nodes_that_do_not_count_reserve_nothing() {
+    let r = Resources::new(4_000, 4 * GIB, 10);
+    let mut cordoned = node("cordoned", "ml", r);
+    cordoned.unschedulable = true;
+    let mut not_ready = node("not-ready", "ml", r);
+    not_ready.ready = false;
+    let snapshot = ClusterSnapshot {
+        nodes: vec![
+            node("n1", "ml", r),
+            node("web", "web", r),
+            cordoned,
+            not_ready,
+        ],
+        pods: ["n1", "web", "cordoned", "not-ready", "missing"]
+            .iter()
+            .flat_map(|n| {
+                [
+                    PodPhase::Pending,
+                    PodPhase::Running,
+                    PodPhase::Succeeded,
+                    PodPhase::Failed,
+                ]
+                .into_iter()
+                .map(move |phase| {
+                    pod(
+                        &format!("{n}-{phase:?}"),
+                        Some(n),
+                        Resources::new(100, GIB, 1),
+                        phase,
+                    )
+                })
+            })
+            .collect(),
+    };
+    let rc = ReservedCapacity::compute(&snapshot, &labels(&[("group", "ml")]));
+    // Only the Pending and Running pods on n1.
+    assert_eq!(rc.reserved, Resources::new(200, 2 * GIB, 2));
+    assert_eq!(rc.nodes, 1);
+}
+
+#[test]
+fn each_live_pod_reserves_one_pod_slot_whatever_its_requests_say() {
+    let snapshot = ClusterSnapshot {
+        nodes: vec![node("n1", "ml", Resources::new(4_000, 4 * GIB, 10))],
+        pods: vec![
+            pod(
+                "zero",
+                Some("n1"),
+                Resources::new(100, 0, 0),
+                PodPhase::Running,
+            ),
+            pod(
+                "many",
+                Some("n1"),
+                Resources::new(100, 0, 7),
+                PodPhase::Running,
+            ),
+        ],
+    };
+    let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
+    assert_eq!(rc.reserved.pods, 2);
+}
+
+#[test]
+fn bad_quantities_saturate_and_never_panic() {
+    let huge = Resources::new(i64::MAX, i64::MAX, i64::MAX);
+    let negative = Resources::new(-5_000, -GIB, -3);
+    let snapshot = ClusterSnapshot {
+        nodes: vec![
+            node("n1", "ml", huge),
+            node("n2", "ml", huge),
+            node("n3", "ml", negative),
+            node("zero", "ml", Resources::default()),
+        ],
+        pods: vec![
+            pod("a", Some("n1"), huge, PodPhase::Running),
+            pod("b", Some("n2"), huge, PodPhase::Running),
+            // A negative request cannot give capacity back.
+            pod("c", Some("n3"), negative, PodPhase::Running),
+            pod(
+                "d",
+                Some("zero"),
+                Resources::new(100, GIB, 1),
+                PodPhase::Running,
+            ),
+        ],
+    };
+    let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
+    assert_eq!(rc.nodes, 4);
+    assert_eq!(rc.capacity, Resources::new(i64::MAX, i64::MAX, i64::MAX));
+    assert_eq!(rc.reserved.cpu_millis, i64::MAX);
+    assert_eq!(rc.reserved.memory_bytes, i64::MAX);
+    assert_eq!(rc.reserved.pods, 4);
+    for g in rc.gauges(&producer_labels("p", "ns")) {
+        assert!(
+            g.value.is_finite() && g.value >= 0.0,
+            "{} = {}",
+            g.name,
+            g.value
+        );
+    }
+    assert_eq!(rc.cpu_utilization(), Some(1.0));
+    // Status formatting copes with the extremes.
+    assert!(rc.status_values()["cpu"].starts_with("100.00%, 9223372036854775.807/"));
+
+    // Only negative allocatable: treated as none.
+    let only_negative = ClusterSnapshot {
+        nodes: vec![node("n3", "ml", negative)],
+        pods: vec![pod("c", Some("n3"), negative, PodPhase::Running)],
+    };
+    let rc = ReservedCapacity::compute(&only_negative, &BTreeMap::new());
+    assert_eq!(rc.capacity, Resources::default());
+    assert_eq!(rc.reserved, Resources::new(0, 0, 1));
+    assert_eq!(rc.cpu_utilization(), None);
 }
 
 #[test]
@@ -237,7 +438,7 @@ fn fractional_cores_and_overcommit_are_reported_as_they_are() {
     let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
     assert_eq!(rc.status_values()["cpu"], "137.50%, 2.75/2");
     assert_eq!(gauge(&rc, reserved_capacity::CPU_RESERVED), 2.75);
-    assert_eq!(rc.cpu_utilization(), 1.375);
+    assert_eq!(rc.cpu_utilization(), Some(1.375));
 }
 
 #[test]

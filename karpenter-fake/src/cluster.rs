@@ -40,6 +40,7 @@ pub fn pending_pod(namespace: &str, name: &str, requests: Resources) -> Pod {
         unschedulable: false,
         node_selector: BTreeMap::new(),
         tolerations: Vec::new(),
+        ..Pod::default()
     }
 }
 

@@ -40,6 +40,7 @@
 //!     unschedulable: false,
 //!     node_selector: BTreeMap::new(),
 //!     tolerations: vec![],
+//!     ..Pod::default()
 //! };
 //! let snapshot = ClusterSnapshot { nodes: vec![node], pods: vec![pod] };
 //! let registry = ProviderRegistry::new();
