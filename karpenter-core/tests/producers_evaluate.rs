@@ -400,3 +400,25 @@ async fn gauges_export_to_a_sink() {
         )]
     );
 }
+
+#[tokio::test]
+async fn a_selector_matching_no_node_is_said_in_the_condition_and_gives_no_utilization() {
+    let registry = ProviderRegistry::new();
+    let snapshot = ClusterSnapshot::default();
+    let ctx = ProducerContext::new(now(), &registry).with_cluster(&snapshot);
+    let out = evaluate(&capacity_producer(), &ctx).await.unwrap();
+    let calculable = &out.status.conditions[0];
+    assert_eq!(calculable.reason, "ValuesComputed");
+    assert!(
+        calculable
+            .message
+            .contains("matches no ready, schedulable node"),
+        "{}",
+        calculable.message
+    );
+    assert!(
+        out.gauges.iter().all(|g| !g.name.ends_with("_utilization")),
+        "{:?}",
+        out.gauges
+    );
+}

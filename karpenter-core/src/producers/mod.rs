@@ -331,6 +331,9 @@ pub async fn evaluate(
     let labels = producer_labels(name, namespace);
 
     let mut partial_error = None;
+    // Something the values need said beside them (no capacity to compare
+    // against, a selector that matches nothing).
+    let mut note: Option<String> = None;
     let (values, gauges, next_schedule_change) = if let Some(q) = &spec.queue {
         let provider_err = |what: &str, error| ProducerError::Provider {
             producer: id(),
@@ -360,6 +363,7 @@ pub async fn evaluate(
             (None, None) => return Err(ProducerError::NoClusterSnapshot { producer: id() }),
         };
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
+        note = rc.message();
         (rc.status_values(), rc.gauges(&labels), None)
     } else if let Some(s) = &spec.schedule_spec {
         let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
@@ -379,15 +383,21 @@ pub async fn evaluate(
             kind: "pendingCapacity",
         });
     };
-    let condition = match &partial_error {
-        None => calculable(
+    let condition = match (&partial_error, note) {
+        (None, None) => calculable(
             ConditionStatus::True,
             "ValuesComputed",
             // A stable message: the status changes only when values do.
             "the producer's values were computed",
             ctx.now,
         ),
-        Some(e) => calculable(
+        (None, Some(note)) => calculable(
+            ConditionStatus::True,
+            "ValuesComputed",
+            format!("the producer's values were computed; {note}"),
+            ctx.now,
+        ),
+        (Some(e), _) => calculable(
             ConditionStatus::True,
             "PartiallyComputed",
             format!("some values could not be computed: {e}"),
