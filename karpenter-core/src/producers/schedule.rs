@@ -62,9 +62,12 @@
 //! assert_eq!(schedule.next_change(t), Some(Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap()));
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc,
+};
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 use croner::Cron;
@@ -154,10 +157,64 @@ impl ScheduledValue {
 struct CompiledPattern {
     /// Every (hour, minute), sorted.
     times: Vec<NaiveTime>,
-    /// The dates (at midnight) as a cron pattern; `None` when no date can
-    /// ever match, e.g. 31 February, so no search runs to croner's limit.
-    dates: Option<Cron>,
+    /// The date fields, for checking one date without a search.
+    date: DateFields,
+    /// The dates (at midnight) as a cron pattern, shared by every schedule
+    /// with the same date fields (see [`date_cron`]); `None` when no date
+    /// can ever match, e.g. 31 February, so no search runs to croner's limit.
+    dates: Option<Arc<Cron>>,
 }
+
+/// The date fields of a pattern as bit sets (bit `n` for day `n`, month `n`,
+/// weekday `n` from Sunday = 0); `None` means any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DateFields {
+    days: Option<u32>,
+    months: Option<u16>,
+    weekdays: Option<u8>,
+}
+
+impl DateFields {
+    fn new(p: &ResolvedPattern) -> Self {
+        // Resolved values are in range (days 1-31, months 1-12), so the
+        // shifts stay inside the integers.
+        Self {
+            days: p
+                .days
+                .as_ref()
+                .map(|d| d.iter().fold(0, |m, &v| m | 1 << v)),
+            months: p
+                .months
+                .as_ref()
+                .map(|d| d.iter().fold(0, |m, &v| m | 1 << v)),
+            weekdays: p
+                .weekdays
+                .as_ref()
+                .map(|d| d.iter().fold(0, |m, w| m | 1 << w.num_days_from_sunday())),
+        }
+    }
+
+    /// The date rule of [`ResolvedPattern::matches`]: the month, and the day
+    /// or the weekday (either one when both are given, as in cron).
+    fn matches(&self, date: NaiveDate) -> bool {
+        let day = self.days.map(|d| d & 1 << date.day() != 0);
+        let weekday = self
+            .weekdays
+            .map(|w| w & 1 << date.weekday().num_days_from_sunday() != 0);
+        let month_ok = self.months.is_none_or(|m| m & 1 << date.month() != 0);
+        let date_ok = match (day, weekday) {
+            (Some(d), Some(w)) => d || w,
+            (Some(d), None) => d,
+            (None, Some(w)) => w,
+            (None, None) => true,
+        };
+        month_ok && date_ok
+    }
+}
+
+/// How many dates next to the one asked about are checked one by one before
+/// the calendar search runs: a week, so weekday patterns never search.
+const NEAR_DAYS: u64 = 7;
 
 impl CompiledPattern {
     fn new(p: &ResolvedPattern) -> Result<Self, String> {
@@ -172,24 +229,40 @@ impl CompiledPattern {
         } else {
             None
         };
-        Ok(Self { times, dates })
+        Ok(Self {
+            times,
+            date: DateFields::new(p),
+            dates,
+        })
     }
 
-    /// The first local date `>= day` that the pattern matches.
+    /// The first local date `>= day` that the pattern matches. The next week
+    /// is checked date by date (a few bit tests); a later date is found by
+    /// croner's calendar search, which jumps over months that cannot match.
     fn date_from(&self, day: NaiveDate) -> Option<NaiveDate> {
-        let midnight = day.and_time(NaiveTime::MIN);
-        let found = self.dates.as_ref()?.find_next_occurrence(&midnight, true);
-        found.ok().map(|d| d.date())
+        let dates = self.dates.as_ref()?;
+        let near = (0..NEAR_DAYS)
+            .map_while(|i| day.checked_add_days(Days::new(i)))
+            .find(|&d| self.date.matches(d));
+        near.or_else(|| {
+            let from = day.checked_add_days(Days::new(NEAR_DAYS))?;
+            let found = dates.find_next_occurrence(&from.and_time(NaiveTime::MIN), true);
+            found.ok().map(|d| d.date())
+        })
     }
 
-    /// The last local date `<= day` that the pattern matches.
+    /// The last local date `<= day` that the pattern matches (as
+    /// [`CompiledPattern::date_from`], backwards).
     fn date_until(&self, day: NaiveDate) -> Option<NaiveDate> {
-        let midnight = day.and_time(NaiveTime::MIN);
-        let found = self
-            .dates
-            .as_ref()?
-            .find_previous_occurrence(&midnight, true);
-        found.ok().map(|d| d.date())
+        let dates = self.dates.as_ref()?;
+        let near = (0..NEAR_DAYS)
+            .map_while(|i| day.checked_sub_days(Days::new(i)))
+            .find(|&d| self.date.matches(d));
+        near.or_else(|| {
+            let until = day.checked_sub_days(Days::new(NEAR_DAYS))?;
+            let found = dates.find_previous_occurrence(&until.and_time(NaiveTime::MIN), true);
+            found.ok().map(|d| d.date())
+        })
     }
 
     /// How many of the day's times match at or before `t`. Matching instants
@@ -269,7 +342,37 @@ fn can_match_a_date(p: &ResolvedPattern) -> bool {
 /// The date part of a pattern as a 6-field cron expression that matches at
 /// midnight, e.g. `0 0 0 * * 1,2,3,4,5`. Croner's defaults give cron's
 /// day-of-month/day-of-week rule: either one when both are restricted.
-fn date_cron(p: &ResolvedPattern) -> Result<Cron, String> {
+///
+/// Parsing one costs about as much as twenty searches, and a producer may
+/// build its `Schedule` on every tick, so parsed expressions are kept (at
+/// most [`MAX_PARSED_DATES`] of them) and shared.
+fn date_cron(p: &ResolvedPattern) -> Result<Arc<Cron>, String> {
+    static PARSED: LazyLock<Mutex<HashMap<String, Arc<Cron>>>> = LazyLock::new(Mutex::default);
+    let expression = date_expression(p);
+    // A poisoned lock only means another thread panicked while inserting:
+    // the map is still a valid cache.
+    let mut parsed = PARSED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(cron) = parsed.get(&expression) {
+        return Ok(Arc::clone(cron));
+    }
+    let cron = CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(&expression)
+        .map_err(|e| format!("cannot search the dates of {expression:?}: {e}"))?;
+    if parsed.len() >= MAX_PARSED_DATES {
+        parsed.clear();
+    }
+    let cron = Arc::new(cron);
+    parsed.insert(expression, Arc::clone(&cron));
+    Ok(cron)
+}
+
+/// How many parsed date expressions are kept for reuse.
+const MAX_PARSED_DATES: usize = 4096;
+
+/// The cron expression of [`date_cron`].
+fn date_expression(p: &ResolvedPattern) -> String {
     let list = |values: Option<Vec<u32>>| {
         values.map_or_else(
             || "*".to_string(),
@@ -280,17 +383,12 @@ fn date_cron(p: &ResolvedPattern) -> Result<Cron, String> {
         .weekdays
         .as_ref()
         .map(|w| w.iter().map(|d| d.num_days_from_sunday()).collect());
-    let expression = format!(
+    format!(
         "0 0 0 {} {} {}",
         list(p.days.clone()),
         list(p.months.clone()),
         list(weekdays)
-    );
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .build()
-        .parse(&expression)
-        .map_err(|e| format!("cannot search the dates of {expression:?}: {e}"))
+    )
 }
 
 /// The instant a local time stands for: itself when it happens once, its
