@@ -291,3 +291,56 @@ fn validation_explains_ranges_too() {
         "{errs}"
     );
 }
+
+#[test]
+fn extreme_instants_do_not_panic() {
+    use chrono::{DateTime, Utc};
+    use karpenter_core::producers::schedule::ScheduleEvaluator;
+    for tz in [
+        "UTC",
+        "Europe/Berlin",
+        "America/Los_Angeles",
+        "Pacific/Kiritimati",
+    ] {
+        let spec: ScheduleSpec = serde_json::from_value(serde_json::json!({
+            "timezone": tz,
+            "defaultReplicas": 1,
+            "behaviors": [
+                {"replicas": 2, "start": {"hours": 8}, "end": {"hours": 9}},
+                {"replicas": 3, "start": {"months": 2, "days": 29}, "end": {"days": 1}},
+                {"replicas": 4, "start": {"days": 31, "months": "Feb"}, "end": {"hours": 1}}
+            ]
+        }))
+        .unwrap();
+        let s = Schedule::new(&spec).unwrap();
+        let mut evaluator = ScheduleEvaluator::new(s.clone());
+        for t in [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::<Utc>::UNIX_EPOCH,
+        ] {
+            let value = s.value_at(t);
+            let next = s.next_change(t);
+            assert_eq!(evaluator.evaluate(t), (value, next), "{tz} {t}");
+        }
+    }
+}
+
+#[test]
+fn the_range_message_is_the_one_documented() {
+    // docs/producers.md, "Patterns".
+    let p: MetricsProducer = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "office"},
+        "spec": {"scheduleSpec": {
+            "defaultReplicas": 1,
+            "behaviors": [{"replicas": 2, "start": {"weekdays": "Mon-Fri", "hours": 9}, "end": {"hours": 17}}]
+        }}
+    }))
+    .unwrap();
+    assert_eq!(
+        p.validate().unwrap_err().to_string(),
+        "spec.scheduleSpec.behaviors[0].start.weekdays: \"Mon-Fri\": \"Mon-Fri\" is not a weekday; \
+         use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday; \
+         ranges and steps are not supported: write `Mon,Tue,Wed,Thu,Fri` instead"
+    );
+}

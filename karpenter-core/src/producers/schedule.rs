@@ -28,6 +28,8 @@
 //! - [`Schedule::next_change`] looks ahead at most [`HORIZON_DAYS`]
 //!   (366 days) and returns `None` when the replicas do not change in that
 //!   time.
+//! - Instants before the year 2 or after 9998 are evaluated as at those
+//!   years (local dates must exist in every time zone).
 //!
 //! Finding the dates a pattern matches is the calendar search of the
 //! [`croner`] crate, run on local (naive) dates; this module turns the
@@ -419,15 +421,27 @@ fn first_after_gap(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         let new = offset(after);
         let mut first = after;
         for _ in 0..59 {
-            let before = first - TimeDelta::seconds(1);
-            if offset(before) != new {
-                break;
+            match first.checked_sub_signed(TimeDelta::seconds(1)) {
+                Some(before) if offset(before) == new => first = before,
+                _ => break,
             }
-            first = before;
         }
         return Some(first);
     }
     None
+}
+
+/// `t`, brought into the years 2 to 9998: local dates are computed from it
+/// in every time zone, and chrono's dates end at years -262144 and 262143.
+/// Schedules are not meant for such instants; this only keeps them from
+/// panicking.
+fn within_calendar(t: DateTime<Utc>) -> DateTime<Utc> {
+    let at = |year| {
+        NaiveDate::from_ymd_opt(year, 1, 1)
+            .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+            .unwrap_or(t)
+    };
+    t.clamp(at(2), at(9998))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -501,6 +515,7 @@ impl Schedule {
 
     /// The replicas at `t`, and which behavior gave them.
     pub fn value_at(&self, t: DateTime<Utc>) -> ScheduledValue {
+        let t = within_calendar(t);
         let active: Vec<bool> = self.behaviors.iter().map(|b| self.active(b, t)).collect();
         self.value_for(&active)
     }
@@ -508,6 +523,7 @@ impl Schedule {
     /// Whether behavior `index` (spec order) is active at `t`, whether or
     /// not an earlier behavior wins; `false` for an index out of range.
     pub fn is_active(&self, index: usize, t: DateTime<Utc>) -> bool {
+        let t = within_calendar(t);
         self.behaviors.get(index).is_some_and(|b| self.active(b, t))
     }
 
@@ -537,6 +553,7 @@ impl Schedule {
     /// Runs over the instants at which some start or end matches, in order,
     /// each found by a calendar search.
     pub fn next_change(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let t = within_calendar(t);
         let horizon = t.checked_add_days(Days::new(HORIZON_DAYS))?;
         self.scan(t, horizon).replicas_change
     }
@@ -544,6 +561,7 @@ impl Schedule {
     /// The value at `t`, and the first changes of the value and of the
     /// replicas in `(t, until]`.
     fn scan(&self, t: DateTime<Utc>, until: DateTime<Utc>) -> Scan {
+        let t = within_calendar(t);
         let mut active: Vec<bool> = self.behaviors.iter().map(|b| self.active(b, t)).collect();
         let value = self.value_for(&active);
         let mut scan = Scan {
@@ -704,6 +722,7 @@ impl ScheduleEvaluator {
 
     /// `(value_at(t), next_change(t))`, from the cache when it covers `t`.
     pub fn evaluate(&mut self, t: DateTime<Utc>) -> (ScheduledValue, Option<DateTime<Utc>>) {
+        let t = within_calendar(t);
         if let Some(answer) = self.cache.as_ref().and_then(|c| c.answer(t)) {
             return answer;
         }
@@ -757,6 +776,7 @@ pub fn next_schedule_change(
 /// ```
 pub fn last_match(pattern: &ResolvedPattern, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let compiled = CompiledPattern::new(pattern).ok()?;
+    let t = within_calendar(t);
     let floor = t
         .with_timezone(&tz)
         .date_naive()
