@@ -609,6 +609,18 @@ impl Pattern {
 
     /// Every invalid field, in field order; empty when [`Pattern::check`]
     /// succeeds.
+    ///
+    /// ```
+    /// use karpenter_core::api::v1alpha1::{Pattern, PatternList};
+    ///
+    /// let p = Pattern {
+    ///     minutes: Some(PatternList::Number(60)),
+    ///     weekdays: Some(PatternList::Text("Mon,Tus".into())),
+    ///     ..Pattern::default()
+    /// };
+    /// let paths: Vec<String> = p.errors().iter().map(|e| e.path()).collect();
+    /// assert_eq!(paths, ["minutes[0]", "weekdays[1]"]);
+    /// ```
     pub fn errors(&self) -> Vec<PatternError> {
         [
             (&MINUTES, &self.minutes),
