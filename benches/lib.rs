@@ -216,3 +216,43 @@ fn bench_pod(rng: &mut ChaCha8Rng, i: usize, nodes: usize) -> Pod {
     }
     .with_containers(containers, init_containers, Resources::default())
 }
+
+/// A schedule with 10 behaviors in `America/Los_Angeles`: business hours,
+/// lunch and evening peaks, nightly batches across midnight, a weekend, one
+/// that starts at 02:30 (inside the spring-forward gap of 8 March 2026), days
+/// and weekdays together, and patterns with several hours and minutes.
+pub fn schedule_spec_10_behaviors() -> karpenter_core::api::v1alpha1::ScheduleSpec {
+    let weekdays = "Mon,Tue,Wed,Thu,Fri";
+    let spec = serde_json::json!({
+        "timezone": "America/Los_Angeles",
+        "defaultReplicas": 2,
+        "behaviors": [
+            {"replicas": 40, "start": {"weekdays": weekdays, "hours": 12}, "end": {"weekdays": weekdays, "hours": 13}},
+            {"replicas": 30, "start": {"hours": 2, "minutes": 30}, "end": {"hours": 3, "minutes": 30}},
+            {"replicas": 25, "start": {"days": 1, "weekdays": "Mon", "hours": 7}, "end": {"days": 1, "weekdays": "Mon", "hours": 8}},
+            {"replicas": 20, "start": {"weekdays": weekdays, "hours": 9}, "end": {"weekdays": weekdays, "hours": 17}},
+            {"replicas": 15, "start": {"hours": "18,20", "minutes": "0,30"}, "end": {"hours": "19,21", "minutes": 15}},
+            {"replicas": 12, "start": {"weekdays": "Sat", "hours": 10}, "end": {"weekdays": "Sun", "hours": 16}},
+            {"replicas": 8, "start": {"hours": 23}, "end": {"hours": 5}},
+            {"replicas": 6, "start": {"months": "Mar,Apr", "days": "5,10,15", "hours": 6}, "end": {"months": "Mar,Apr", "days": "6,11,16", "hours": 6}},
+            {"replicas": 4, "start": {"weekdays": "Sun", "hours": 1, "minutes": "0,15,30,45"}, "end": {"weekdays": "Sun", "hours": 4}},
+            {"replicas": 3, "start": {"months": 12, "days": 24}, "end": {"months": 12, "days": 27}}
+        ]
+    });
+    serde_json::from_value(spec).unwrap_or_else(|e| {
+        // The JSON above is a constant; failing here is a bug in this file.
+        panic!("bench schedule does not parse: {e}")
+    })
+}
+
+/// A week of 15 s ticks (40,320) from Thursday 5 March 2026 00:00 UTC,
+/// across the Los Angeles spring-forward change of Sunday 8 March.
+pub fn schedule_week_ticks() -> Vec<DateTime<Utc>> {
+    let start = Utc
+        .with_ymd_and_hms(2026, 3, 5, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    (0..7 * 24 * 60 * 4)
+        .map(|i| start + Duration::seconds(15 * i))
+        .collect()
+}

@@ -94,24 +94,79 @@ fn business_hours_in_los_angeles_across_fall_back() {
 }
 
 #[test]
-fn a_wall_time_in_the_spring_forward_gap_never_matches() {
-    // 02:30 does not exist in Los Angeles on Sunday 8 March 2026.
+fn a_start_in_the_spring_forward_gap_moves_to_the_first_instant_after_it() {
+    // 02:30 does not exist in Los Angeles on Sunday 8 March 2026: the clocks
+    // go from 01:59:59 PST (09:59:59 UTC) to 03:00 PDT (10:00 UTC).
     let s = schedule(serde_json::json!({
         "timezone": "America/Los_Angeles",
         "defaultReplicas": 0,
         "behaviors": [{"replicas": 5, "start": {"hours": 2, "minutes": 30}, "end": {"hours": 4}}]
     }));
     assert_eq!(s.value_at(la(2026, 3, 7, 3, 0)).replicas, 5);
-    // 03:30 PDT on the 8th: the last start was the 7th at 02:30, the last
-    // end the 7th at 04:00.
-    assert_eq!(s.value_at(la(2026, 3, 8, 3, 30)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 3, 8, 9, 59)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 3, 8, 10, 0)).replicas, 5);
+    assert_eq!(s.value_at(la(2026, 3, 8, 3, 30)).replicas, 5);
+    assert_eq!(s.value_at(la(2026, 3, 8, 4, 0)).replicas, 0);
     assert_eq!(
         s.next_change(la(2026, 3, 8, 0, 0)),
-        Some(la(2026, 3, 9, 2, 30))
+        Some(utc(2026, 3, 8, 10, 0))
     );
     assert_eq!(
-        s.next_change(la(2026, 3, 9, 2, 30)),
-        Some(la(2026, 3, 9, 4, 0))
+        s.next_change(utc(2026, 3, 8, 10, 0)),
+        Some(la(2026, 3, 8, 4, 0))
+    );
+    // The day after, 02:30 exists again.
+    assert_eq!(
+        s.next_change(la(2026, 3, 8, 4, 0)),
+        Some(la(2026, 3, 9, 2, 30))
+    );
+}
+
+#[test]
+fn an_end_in_the_spring_forward_gap_moves_to_the_first_instant_after_it() {
+    let s = schedule(serde_json::json!({
+        "timezone": "America/Los_Angeles",
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 5, "start": {"hours": 1}, "end": {"hours": 2, "minutes": 30}}]
+    }));
+    // 01:00 PST is 09:00 UTC; the end (02:30, in the gap) is 03:00 PDT.
+    assert_eq!(s.value_at(utc(2026, 3, 8, 9, 0)).replicas, 5);
+    assert_eq!(
+        s.value_at(Utc.with_ymd_and_hms(2026, 3, 8, 9, 59, 59).unwrap())
+            .replicas,
+        5
+    );
+    assert_eq!(s.value_at(utc(2026, 3, 8, 10, 0)).replicas, 0);
+    assert_eq!(
+        s.next_change(utc(2026, 3, 8, 9, 30)),
+        Some(utc(2026, 3, 8, 10, 0))
+    );
+}
+
+#[test]
+fn every_time_of_a_pattern_in_the_berlin_gap_moves_to_its_end() {
+    // Sunday 29 March 2026 in Berlin: 02:00 CET (01:00 UTC) becomes 03:00
+    // CEST, also 01:00 UTC. 02:00 and 02:30 both match at 01:00 UTC; 05:00
+    // and 05:30 are CEST (03:00 and 03:30 UTC).
+    let s = schedule(serde_json::json!({
+        "timezone": "Europe/Berlin",
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 8,
+                       "start": {"hours": "2,5", "minutes": [0, 30]},
+                       "end": {"hours": [2, 5], "minutes": "15,45"}}]
+    }));
+    // The day before (CET): 02:00-02:15 and 02:30-02:45 (01:00-01:15 UTC...).
+    assert_eq!(s.value_at(utc(2026, 3, 28, 1, 10)).replicas, 8);
+    assert_eq!(s.value_at(utc(2026, 3, 28, 1, 20)).replicas, 1);
+    // On the day: every 02:xx start and end is 01:00 UTC, and an end wins
+    // over a start at the same instant.
+    assert_eq!(s.value_at(utc(2026, 3, 29, 1, 0)).replicas, 1);
+    assert_eq!(s.value_at(utc(2026, 3, 29, 1, 10)).replicas, 1);
+    assert_eq!(s.value_at(utc(2026, 3, 29, 3, 0)).replicas, 8);
+    assert_eq!(s.value_at(utc(2026, 3, 29, 3, 15)).replicas, 1);
+    assert_eq!(
+        s.next_change(utc(2026, 3, 29, 0, 30)),
+        Some(utc(2026, 3, 29, 3, 0))
     );
 }
 
@@ -135,6 +190,81 @@ fn an_ambiguous_wall_time_matches_its_first_occurrence_only() {
         s.next_change(utc(2026, 11, 1, 8, 50)),
         Some(utc(2026, 11, 2, 9, 30))
     );
+    // From inside the second 01:xx, too.
+    assert_eq!(
+        s.next_change(utc(2026, 11, 1, 9, 10)),
+        Some(utc(2026, 11, 2, 9, 30))
+    );
+}
+
+#[test]
+fn in_the_berlin_fall_back_overlap_only_the_first_occurrence_matches() {
+    // Sunday 25 October 2026 in Berlin: 03:00 CEST (01:00 UTC) becomes
+    // 02:00 CET, so 02:00-02:59 happens at 00:00-00:59 UTC (CEST) and again
+    // at 01:00-01:59 UTC (CET).
+    let s = schedule(serde_json::json!({
+        "timezone": "Europe/Berlin",
+        "defaultReplicas": 0,
+        "behaviors": [
+            {"replicas": 5, "start": {"hours": 2, "minutes": 30}, "end": {"hours": 2, "minutes": 45}},
+            {"replicas": 3, "start": {"hours": 2, "minutes": "10,40"}, "end": {"hours": 3}}
+        ]
+    }));
+    assert_eq!(s.value_at(utc(2026, 10, 25, 0, 5)).replicas, 0);
+    assert_eq!(s.value_at(utc(2026, 10, 25, 0, 10)).replicas, 3);
+    assert_eq!(s.value_at(utc(2026, 10, 25, 0, 30)).replicas, 5);
+    assert_eq!(s.value_at(utc(2026, 10, 25, 0, 45)).replicas, 3);
+    // The second 02:30 (CET) starts nothing: behavior 1 goes on until
+    // 03:00 CET (02:00 UTC).
+    assert_eq!(s.value_at(utc(2026, 10, 25, 1, 35)).replicas, 3);
+    assert!(!s.is_active(0, utc(2026, 10, 25, 1, 35)));
+    assert_eq!(s.value_at(utc(2026, 10, 25, 2, 0)).replicas, 0);
+    assert_eq!(
+        s.next_change(utc(2026, 10, 25, 0, 45)),
+        Some(utc(2026, 10, 25, 2, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 10, 25, 1, 5)),
+        Some(utc(2026, 10, 25, 2, 0))
+    );
+    // The next day is CET throughout: 02:10 CET is 01:10 UTC.
+    assert_eq!(
+        s.next_change(utc(2026, 10, 25, 2, 0)),
+        Some(utc(2026, 10, 26, 1, 10))
+    );
+}
+
+#[test]
+fn days_and_weekdays_together_match_either_as_in_cron() {
+    // The 1st of the month and every Monday, 09:00-17:00 UTC.
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 6,
+                       "start": {"days": 1, "weekdays": "Mon", "hours": 9},
+                       "end": {"days": 1, "weekdays": "Mon", "hours": 17}}]
+    }));
+    // Wednesday 1 April 2026: the day matches.
+    assert_eq!(s.value_at(utc(2026, 4, 1, 10, 0)).replicas, 6);
+    // Thursday 2 and Tuesday 7 April: neither matches.
+    assert_eq!(s.value_at(utc(2026, 4, 2, 10, 0)).replicas, 1);
+    assert_eq!(s.value_at(utc(2026, 4, 7, 10, 0)).replicas, 1);
+    // Monday 6 April: the weekday matches.
+    assert_eq!(s.value_at(utc(2026, 4, 6, 10, 0)).replicas, 6);
+    assert_eq!(
+        s.next_change(utc(2026, 4, 2, 12, 0)),
+        Some(utc(2026, 4, 6, 9, 0))
+    );
+    assert_eq!(
+        s.next_change(utc(2026, 4, 27, 17, 0)),
+        Some(utc(2026, 5, 1, 9, 0))
+    );
+    // Days alone and weekdays alone keep their meaning.
+    let days_only = schedule(serde_json::json!({
+        "defaultReplicas": 1,
+        "behaviors": [{"replicas": 6, "start": {"days": 1, "hours": 9}, "end": {"days": 1, "hours": 17}}]
+    }));
+    assert_eq!(days_only.value_at(utc(2026, 4, 6, 10, 0)).replicas, 1);
+    assert_eq!(days_only.value_at(utc(2026, 4, 1, 10, 0)).replicas, 6);
 }
 
 #[test]
@@ -335,11 +465,11 @@ fn invalid_specs_name_the_field() {
     }))
     .unwrap();
     let err = Schedule::new(&spec).unwrap_err();
-    assert_eq!(err.field, "behaviors[1].start");
+    assert_eq!(err.field, "behaviors[1].start.weekdays[1]");
     assert!(err.message.contains("Tus"), "{err}");
     assert!(
         err.to_string()
-            .starts_with("scheduleSpec.behaviors[1].start: "),
+            .starts_with("scheduleSpec.behaviors[1].start.weekdays[1]: "),
         "{err}"
     );
 }
@@ -393,4 +523,74 @@ fn weekday_seven_is_sunday_as_in_cron_and_karpenter_v01() {
                        "end": {"weekdays": "Sun", "hours": 20}}]
     }));
     assert_eq!(both.value_at(utc(2026, 1, 4, 9, 0)).replicas, 5);
+}
+
+/// Behaviors that overlap, span midnight, use days and weekdays together
+/// and fall into both Los Angeles DST changes of 2026.
+fn busy_schedule() -> Schedule {
+    schedule(serde_json::json!({
+        "timezone": "America/Los_Angeles",
+        "defaultReplicas": 2,
+        "behaviors": [
+            {"replicas": 30, "start": {"hours": 1, "minutes": "30,45"}, "end": {"hours": 2, "minutes": 30}},
+            {"replicas": 10, "start": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 9},
+                             "end": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 17}},
+            {"replicas": 10, "start": {"hours": 12}, "end": {"hours": 13}},
+            {"replicas": 5, "start": {"days": 1, "weekdays": "Sun", "hours": 22}, "end": {"hours": 6}}
+        ]
+    }))
+}
+
+#[test]
+fn the_evaluator_answers_as_the_schedule_does() {
+    use karpenter_core::producers::schedule::ScheduleEvaluator;
+    let s = busy_schedule();
+    let mut evaluator = ScheduleEvaluator::new(s.clone());
+    // Each DST change of 2026 in 5-minute ticks, from two days before to
+    // two days after.
+    for (from, to) in [
+        (utc(2026, 3, 6, 0, 0), utc(2026, 3, 10, 0, 0)),
+        (utc(2026, 10, 30, 0, 0), utc(2026, 11, 3, 0, 0)),
+    ] {
+        let mut t = from;
+        while t < to {
+            let want = (s.value_at(t), s.next_change(t));
+            assert_eq!(evaluator.evaluate(t), want, "{t}");
+            t += chrono::Duration::minutes(5);
+        }
+    }
+    // Out of order: back in time, far ahead, and back again.
+    for t in [
+        utc(2026, 3, 8, 10, 0),
+        utc(2025, 1, 1, 0, 0),
+        utc(2031, 6, 1, 12, 30),
+        utc(2026, 3, 8, 9, 59),
+        utc(2026, 3, 8, 9, 59),
+    ] {
+        assert_eq!(
+            evaluator.evaluate(t),
+            (s.value_at(t), s.next_change(t)),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn the_evaluator_caches_a_schedule_that_rarely_changes() {
+    use karpenter_core::producers::schedule::ScheduleEvaluator;
+    // Changes only on 29 February: 2028, then 2032.
+    let s = schedule(serde_json::json!({
+        "defaultReplicas": 0,
+        "behaviors": [{"replicas": 9, "start": {"months": 2, "days": 29}, "end": {"months": 3, "days": 1}}]
+    }));
+    let mut evaluator = ScheduleEvaluator::new(s.clone());
+    let mut t = utc(2026, 1, 1, 0, 0);
+    while t < utc(2029, 1, 1, 0, 0) {
+        assert_eq!(
+            evaluator.evaluate(t),
+            (s.value_at(t), s.next_change(t)),
+            "{t}"
+        );
+        t += chrono::Duration::hours(53);
+    }
 }

@@ -198,17 +198,49 @@ pub struct ResolvedPattern {
 }
 
 impl ResolvedPattern {
-    /// Whether a local date-time matches every field of the pattern (to the
-    /// minute; seconds are ignored).
+    /// Whether a local date-time matches the pattern (to the minute; seconds
+    /// are ignored).
+    ///
+    /// When both `days` and `weekdays` are given, a date matches when
+    /// **either** matches (cron's rule, which Karpenter v0.1 inherited):
+    /// `days: 1, weekdays: Mon` is "the 1st and every Monday".
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use karpenter_core::api::v1alpha1::{Pattern, PatternList};
+    ///
+    /// let p = Pattern {
+    ///     days: Some(PatternList::Number(1)),
+    ///     weekdays: Some(PatternList::Text("Mon".into())),
+    ///     ..Pattern::default()
+    /// }
+    /// .resolve()
+    /// .unwrap();
+    /// // Wednesday 1 April 2026: the day matches, the weekday does not.
+    /// let first = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    /// // Monday 6 April 2026: the weekday matches, the day does not.
+    /// let monday = NaiveDate::from_ymd_opt(2026, 4, 6).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    /// let tuesday = NaiveDate::from_ymd_opt(2026, 4, 7).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    /// assert!(p.matches(&first) && p.matches(&monday) && !p.matches(&tuesday));
+    /// ```
     pub fn matches<T: Datelike + Timelike>(&self, t: &T) -> bool {
         self.minutes.contains(&t.minute())
             && self.hours.contains(&t.hour())
-            && self.days.as_ref().is_none_or(|d| d.contains(&t.day()))
             && self.months.as_ref().is_none_or(|m| m.contains(&t.month()))
-            && self
-                .weekdays
-                .as_ref()
-                .is_none_or(|w| w.contains(&t.weekday()))
+            && self.date_matches(t.day(), t.weekday())
+    }
+
+    /// The day-of-month and weekday part of [`ResolvedPattern::matches`].
+    fn date_matches(&self, day: u32, weekday: Weekday) -> bool {
+        let day_ok = |d: &Vec<u32>| d.contains(&day);
+        let weekday_ok = |w: &Vec<Weekday>| w.contains(&weekday);
+        match (&self.days, &self.weekdays) {
+            // Cron's rule: with both restricted, either one is enough.
+            (Some(d), Some(w)) => day_ok(d) || weekday_ok(w),
+            (Some(d), None) => day_ok(d),
+            (None, Some(w)) => weekday_ok(w),
+            (None, None) => true,
+        }
     }
 }
 
@@ -304,51 +336,75 @@ const WEEKDAY_RULE: FieldRule = FieldRule {
     help: "use Sun, Mon, Tue, Wed, Thu, Fri, Sat (or full names) or 0-7 with 0 and 7 = Sunday",
 };
 
+/// A problem with one element (or the whole list) of a pattern field.
+struct ElementError {
+    /// Position of the bad element in the list as written; `None` when the
+    /// list as a whole is wrong (empty).
+    index: Option<usize>,
+    /// What is wrong and the fix, without the field name.
+    message: String,
+}
+
+/// A pattern field that cannot be used, with where it is and how to fix it.
+///
+/// ```
+/// use karpenter_core::api::v1alpha1::{Pattern, PatternList};
+///
+/// let p = Pattern { hours: Some(PatternList::Text("9-17".into())), ..Pattern::default() };
+/// let err = p.check().unwrap_err();
+/// assert_eq!(err.path(), "hours[0]");
+/// assert!(err.message.contains("write `9,10,11,12,13,14,15,16,17` instead"), "{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", self.path())]
+pub struct PatternError {
+    /// The field: `minutes`, `hours`, `days`, `months` or `weekdays`.
+    pub field: &'static str,
+    /// Position of the bad element in the list as written (a single value or
+    /// a comma-separated string counts as a list); `None` when the whole
+    /// list is wrong, e.g. empty.
+    pub index: Option<usize>,
+    /// The list as written, what is wrong and the fix.
+    pub message: String,
+}
+
+impl PatternError {
+    /// The field path below the pattern, e.g. `hours[0]`, or `hours` for an
+    /// empty list.
+    pub fn path(&self) -> String {
+        match self.index {
+            Some(i) => format!("{}[{i}]", self.field),
+            None => self.field.to_string(),
+        }
+    }
+}
+
+/// Quoted for an error message, clipped so a huge input stays readable.
+fn quoted(s: &str) -> String {
+    crate::api::clip(&format!("{s:?}"))
+}
+
 impl FieldRule {
-    /// The sorted, deduplicated numbers of `list`, or an error (without the
-    /// field name) naming the list as written, the bad element and the fix.
-    fn resolve(&self, list: &PatternList) -> Result<Vec<u32>, String> {
+    /// The sorted, deduplicated numbers of `list`, or an error naming the
+    /// list as written, the bad element and the fix.
+    fn resolve(&self, list: &PatternList) -> Result<Vec<u32>, ElementError> {
         let written = match list {
             PatternList::Number(n) => n.to_string(),
             PatternList::Text(s) => s.clone(),
             PatternList::List(_) => list.elements().join(","),
         };
-        let q = |s: &str| crate::api::clip(&format!("{s:?}"));
-        let fail = |why: String| Err(format!("{}: {why}; {}", q(&written), self.help));
         let elements = list.elements();
+        let fail = |index: Option<usize>, why: String| ElementError {
+            index,
+            message: format!("{}: {why}; {}", quoted(&written), self.help),
+        };
         let mut out = Vec::with_capacity(elements.len());
-        for e in &elements {
-            if e.is_empty() {
-                return fail("empty element".to_string());
-            }
-            let value = if let Ok(n) = e.parse::<i64>() {
-                match u32::try_from(n) {
-                    Ok(v) if (self.min..=self.max).contains(&v) => v,
-                    _ => {
-                        return fail(format!(
-                            "{} is out of range {}-{}",
-                            q(e),
-                            self.min,
-                            self.max
-                        ));
-                    }
-                }
-            } else if let Some((names, base)) = self.names {
-                match lookup_name(names, e) {
-                    // Index < 12, so the cast cannot truncate.
-                    Some(i) => i as u32 + base,
-                    None => {
-                        let what = if self.field == "months" {
-                            "a month"
-                        } else {
-                            "a weekday"
-                        };
-                        return fail(format!("{} is not {what}", q(e)));
-                    }
-                }
-            } else {
-                return fail(format!("{} is not a number", q(e)));
-            };
+        for (i, e) in elements.iter().enumerate() {
+            let value = self.value(e).map_err(|why| {
+                let mut err = fail(Some(i), why);
+                err.message.push_str(&self.range_fix(&elements, e));
+                err
+            })?;
             // 7 is Sunday too, as in cron and Karpenter v0.1.
             out.push(if self.field == "weekdays" && value == 7 {
                 0
@@ -357,24 +413,134 @@ impl FieldRule {
             });
         }
         if out.is_empty() {
-            return fail("empty list".to_string());
+            return Err(ElementError {
+                index: None,
+                message: format!(
+                    "{}: empty list; write at least one value ({}), or leave `{}` out for {}",
+                    quoted(&written),
+                    self.help,
+                    self.field,
+                    // Missing minutes and hours mean 0, other fields "any".
+                    if matches!(self.field, "minutes" | "hours") {
+                        "0"
+                    } else {
+                        "any"
+                    },
+                ),
+            });
         }
         out.sort_unstable();
         out.dedup();
         Ok(out)
     }
 
-    /// Like [`FieldRule::resolve`], with the field name in front of the error.
-    fn resolve_named(&self, list: &PatternList) -> Result<Vec<u32>, String> {
-        self.resolve(list)
-            .map_err(|e| format!("{}: {e}", self.field))
+    /// The number of one element, or why it is not one (without the fix).
+    fn value(&self, e: &str) -> Result<u32, String> {
+        if e.is_empty() {
+            return Err("empty element".to_string());
+        }
+        if let Ok(n) = e.parse::<i64>() {
+            return match u32::try_from(n) {
+                Ok(v) if (self.min..=self.max).contains(&v) => Ok(v),
+                _ => Err(format!(
+                    "{} is out of range {}-{}",
+                    quoted(e),
+                    self.min,
+                    self.max
+                )),
+            };
+        }
+        let Some((names, base)) = self.names else {
+            return Err(format!("{} is not a number", quoted(e)));
+        };
+        match lookup_name(names, e) {
+            // Index < 12, so the cast cannot truncate.
+            Some(i) => Ok(i as u32 + base),
+            None if self.field == "months" => Err(format!("{} is not a month", quoted(e))),
+            None => Err(format!("{} is not a weekday", quoted(e))),
+        }
     }
+
+    /// For an element written as a cron range or step (`9-17`, `*/2`,
+    /// `Mon-Fri`, `*`), the sentence telling the list to write instead, with
+    /// every such element of the list expanded; empty for anything else.
+    /// Patterns are lists only (as in Karpenter v0.1), so the fix is spelled
+    /// out rather than the syntax guessed at.
+    fn range_fix(&self, elements: &[String], bad: &str) -> String {
+        if !is_range_syntax(bad) {
+            return String::new();
+        }
+        if self.expand(bad).is_none() {
+            return "; ranges and steps are not supported: list every value, separated by commas"
+                .to_string();
+        }
+        let expanded: Vec<String> = elements
+            .iter()
+            .map(|e| self.expand(e).unwrap_or_else(|| vec![e.clone()]).join(","))
+            .collect();
+        format!(
+            "; ranges and steps are not supported: write `{}` instead",
+            expanded.join(",")
+        )
+    }
+
+    /// The values a cron range or step element stands for, written the way
+    /// the element was (names for names, numbers for numbers); `None` if
+    /// `e` is not one or its bounds are bad.
+    fn expand(&self, e: &str) -> Option<Vec<String>> {
+        if !is_range_syntax(e) {
+            return None;
+        }
+        let (range, step) = match e.split_once('/') {
+            Some((r, s)) => (r.trim(), s.trim().parse::<u32>().ok().filter(|s| *s > 0)?),
+            None => (e, 1),
+        };
+        // Weekday 7 is Sunday again, so a range wraps after Saturday.
+        let top = if self.field == "weekdays" {
+            6
+        } else {
+            self.max
+        };
+        let (from, to, named) = if range == "*" {
+            (self.min, top, false)
+        } else if let Some((a, b)) = range.split_once('-') {
+            let (a, b) = (a.trim(), b.trim());
+            let named = a.parse::<u32>().is_err() || b.parse::<u32>().is_err();
+            (self.value(a).ok()?, self.value(b).ok()?, named)
+        } else {
+            // `a/n`: from a to the end, as in cron.
+            (self.value(range).ok()?, top, range.parse::<u32>().is_err())
+        };
+        let span: Vec<u32> = if from <= to {
+            (from..=to).collect()
+        } else {
+            (from..=top).chain(self.min..=to).collect()
+        };
+        let name = |v: u32| -> String {
+            match self.names {
+                Some((names, base)) if named => {
+                    let full = names[((v - base) as usize) % names.len()];
+                    let mut short: Vec<char> = full.chars().take(3).collect();
+                    short[0] = short[0].to_ascii_uppercase();
+                    short.into_iter().collect()
+                }
+                _ => v.to_string(),
+            }
+        };
+        Some(span.into_iter().step_by(step as usize).map(name).collect())
+    }
+}
+
+/// Whether an element is written in cron's range or step syntax.
+fn is_range_syntax(e: &str) -> bool {
+    e == "*" || e.contains('/') || (e.contains('-') && !e.starts_with('-'))
 }
 
 impl Pattern {
     /// Checks every field and returns the numbers it stands for. The error
     /// names the field, the bad element and what is allowed, e.g.
     /// `weekdays: "Mon,Tus": "Tus" is not a weekday; use Sun, Mon, ...`.
+    /// [`Pattern::check`] says the same with the element's position.
     ///
     /// ```
     /// use chrono::Weekday;
@@ -392,12 +558,35 @@ impl Pattern {
     /// assert_eq!(r.weekdays, Some(vec![Weekday::Mon, Weekday::Fri]));
     /// ```
     pub fn resolve(&self) -> Result<ResolvedPattern, String> {
+        self.check()
+            .map_err(|e| format!("{}: {}", e.field, e.message))
+    }
+
+    /// Like [`Pattern::resolve`], with the first bad field (in field order)
+    /// as a [`PatternError`] that knows the element's position.
+    ///
+    /// ```
+    /// use karpenter_core::api::v1alpha1::{Pattern, PatternList};
+    ///
+    /// let p = Pattern { weekdays: Some(PatternList::Text("Mon-Fri".into())), ..Pattern::default() };
+    /// let err = p.check().unwrap_err();
+    /// assert_eq!(err.path(), "weekdays[0]");
+    /// assert!(err.message.ends_with("write `Mon,Tue,Wed,Thu,Fri` instead"), "{err}");
+    /// ```
+    pub fn check(&self) -> Result<ResolvedPattern, PatternError> {
+        let named = |rule: &FieldRule, l: &PatternList| {
+            rule.resolve(l).map_err(|e| PatternError {
+                field: rule.field,
+                index: e.index,
+                message: e.message,
+            })
+        };
         let required = |rule: &FieldRule, l: &Option<PatternList>| match l {
-            Some(l) => rule.resolve_named(l),
+            Some(l) => named(rule, l),
             None => Ok(vec![0]),
         };
         let optional = |rule: &FieldRule, l: &Option<PatternList>| {
-            l.as_ref().map(|l| rule.resolve_named(l)).transpose()
+            l.as_ref().map(|l| named(rule, l)).transpose()
         };
         // Field order, so the first error reported is the first in the manifest.
         let minutes = required(&MINUTES, &self.minutes)?;
@@ -418,9 +607,21 @@ impl Pattern {
         })
     }
 
-    /// Every invalid field, in field order, as (field name, message without
-    /// the field name); empty when [`Pattern::resolve`] succeeds.
-    pub(crate) fn field_errors(&self) -> Vec<(&'static str, String)> {
+    /// Every invalid field, in field order; empty when [`Pattern::check`]
+    /// succeeds.
+    ///
+    /// ```
+    /// use karpenter_core::api::v1alpha1::{Pattern, PatternList};
+    ///
+    /// let p = Pattern {
+    ///     minutes: Some(PatternList::Number(60)),
+    ///     weekdays: Some(PatternList::Text("Mon,Tus".into())),
+    ///     ..Pattern::default()
+    /// };
+    /// let paths: Vec<String> = p.errors().iter().map(|e| e.path()).collect();
+    /// assert_eq!(paths, ["minutes[0]", "weekdays[1]"]);
+    /// ```
+    pub fn errors(&self) -> Vec<PatternError> {
         [
             (&MINUTES, &self.minutes),
             (&HOURS, &self.hours),
@@ -431,9 +632,22 @@ impl Pattern {
         .into_iter()
         .filter_map(|(rule, list)| {
             let err = rule.resolve(list.as_ref()?).err()?;
-            Some((rule.field, err))
+            Some(PatternError {
+                field: rule.field,
+                index: err.index,
+                message: err.message,
+            })
         })
         .collect()
+    }
+
+    /// Every invalid field, in field order, as (field name, message without
+    /// the field name); empty when [`Pattern::resolve`] succeeds.
+    pub(crate) fn field_errors(&self) -> Vec<(&'static str, String)> {
+        self.errors()
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect()
     }
 }
 
