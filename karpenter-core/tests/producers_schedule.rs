@@ -594,3 +594,33 @@ fn the_evaluator_caches_a_schedule_that_rarely_changes() {
         t += chrono::Duration::hours(53);
     }
 }
+
+#[test]
+fn the_kept_evaluator_answers_as_a_fresh_schedule_does() {
+    use karpenter_core::producers::schedule::evaluate_spec;
+    // Two specs evaluated in turn, ticks out of order now and then: the memo
+    // keeps one evaluator per spec and each answers as a fresh parse would.
+    let specs: Vec<karpenter_core::api::v1alpha1::ScheduleSpec> = [
+        serde_json::json!({"timezone": "America/Los_Angeles", "defaultReplicas": 2,
+            "behaviors": [{"replicas": 20, "start": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 9},
+                           "end": {"weekdays": "Mon,Tue,Wed,Thu,Fri", "hours": 17}}]}),
+        serde_json::json!({"timezone": "Europe/Berlin", "defaultReplicas": 1,
+            "behaviors": [{"replicas": 5, "start": {"hours": 2, "minutes": 30}, "end": {"hours": 4}}]}),
+    ]
+    .into_iter()
+    .map(|v| serde_json::from_value(v).unwrap())
+    .collect();
+    let start = chrono::Utc.with_ymd_and_hms(2026, 3, 6, 0, 0, 0).unwrap();
+    for i in 0..(4 * 24 * 4) {
+        // Every hour of four days across both spring-forward changes, with
+        // every seventh instant stepping back a day.
+        let minutes = if i % 7 == 0 { i * 15 - 24 * 60 } else { i * 15 };
+        let t = start + chrono::Duration::minutes(minutes);
+        for spec in &specs {
+            let fresh = Schedule::new(spec).unwrap();
+            let (value, next) = evaluate_spec(spec, t).unwrap();
+            assert_eq!(value, fresh.value_at(t), "{t}");
+            assert_eq!(next, fresh.next_change(t), "{t}");
+        }
+    }
+}

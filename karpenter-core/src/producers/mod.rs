@@ -366,17 +366,13 @@ pub async fn evaluate(
         note = rc.message();
         (rc.status_values(), rc.gauges(&labels), None)
     } else if let Some(s) = &spec.schedule_spec {
-        let schedule = Schedule::new(s).map_err(|e| ProducerError::InvalidSpec {
-            producer: id(),
-            field: format!("spec.scheduleSpec.{}", e.field),
-            message: e.message,
-        })?;
-        let value = schedule.value_at(ctx.now);
-        (
-            value.status_values(),
-            value.gauges(&labels),
-            schedule.next_change(ctx.now),
-        )
+        let (value, next_change) =
+            schedule::evaluate_spec(s, ctx.now).map_err(|e| ProducerError::InvalidSpec {
+                producer: id(),
+                field: format!("spec.scheduleSpec.{}", e.field),
+                message: e.message,
+            })?;
+        (value.status_values(), value.gauges(&labels), next_change)
     } else {
         return Err(ProducerError::NotImplemented {
             producer: id(),

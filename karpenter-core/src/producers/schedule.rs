@@ -706,6 +706,49 @@ impl Cached {
     }
 }
 
+/// Most distinct schedules whose evaluators [`evaluate_spec`] keeps; past
+/// it the memo starts over (specs rewritten over and over must not grow it
+/// without bound).
+const MAX_KEPT_EVALUATORS: usize = 4096;
+
+/// The value and next change of `spec` at `t`, through a
+/// [`ScheduleEvaluator`] kept per distinct spec (by content, process-wide),
+/// so a producer evaluated every tick neither parses its schedule nor
+/// searches for its next change again until the cached answer runs out.
+/// Equal to `Schedule::new(spec)` then `value_at(t)` and `next_change(t)`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use karpenter_core::api::v1alpha1::ScheduleSpec;
+/// use karpenter_core::producers::schedule::evaluate_spec;
+///
+/// let spec: ScheduleSpec = serde_json::from_value(serde_json::json!({
+///     "defaultReplicas": 1,
+///     "behaviors": [{"replicas": 4, "start": {"hours": 9}, "end": {"hours": 17}}]
+/// })).unwrap();
+/// let (value, next) = evaluate_spec(&spec, Utc.with_ymd_and_hms(2026, 5, 5, 10, 0, 0).unwrap()).unwrap();
+/// assert_eq!(value.replicas, 4);
+/// assert_eq!(next, Some(Utc.with_ymd_and_hms(2026, 5, 5, 17, 0, 0).unwrap()));
+/// ```
+pub fn evaluate_spec(
+    spec: &ScheduleSpec,
+    t: DateTime<Utc>,
+) -> Result<(ScheduledValue, Option<DateTime<Utc>>), ScheduleError> {
+    static KEPT: LazyLock<Mutex<HashMap<ScheduleSpec, ScheduleEvaluator>>> =
+        LazyLock::new(Mutex::default);
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(evaluator) = kept.get_mut(spec) {
+        return Ok(evaluator.evaluate(t));
+    }
+    let mut evaluator = ScheduleEvaluator::new(Schedule::new(spec)?);
+    let answer = evaluator.evaluate(t);
+    if kept.len() >= MAX_KEPT_EVALUATORS {
+        kept.clear();
+    }
+    kept.insert(spec.clone(), evaluator);
+    Ok(answer)
+}
+
 impl ScheduleEvaluator {
     /// An evaluator with nothing cached yet.
     pub fn new(schedule: Schedule) -> Self {

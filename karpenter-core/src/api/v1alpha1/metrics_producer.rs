@@ -92,7 +92,7 @@ pub struct PendingCapacitySpec {
 }
 
 /// A weekly/yearly schedule of replicas.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// IANA time zone the patterns are read in, e.g. `America/Los_Angeles`.
@@ -107,7 +107,7 @@ pub struct ScheduleSpec {
 }
 
 /// Replicas between a start and an end pattern.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledBehavior {
     /// Replicas while active.
@@ -121,7 +121,7 @@ pub struct ScheduledBehavior {
 /// A strongly typed time pattern. Each field is a list (YAML list, a number,
 /// or a comma-separated string such as `Mon,Tue`); missing `minutes` and
 /// `hours` mean 0, other missing fields mean "any".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pattern {
     /// Minutes of the hour, 0..=59.
@@ -143,7 +143,7 @@ pub struct Pattern {
 }
 
 /// A list of pattern elements as written: `9`, `"Mon,Tue"` or `[Mon, Tue]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PatternList {
     /// A single number, e.g. `hours: 9`.
@@ -155,7 +155,7 @@ pub enum PatternList {
 }
 
 /// One element of a [`PatternList`] list form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PatternElement {
     /// A number.
