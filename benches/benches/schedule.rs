@@ -5,8 +5,9 @@
 //! Each criterion iteration is **one** evaluation, at the next tick of the
 //! week (wrapping around), so the reported time is the mean per evaluation:
 //! - `schedule/evaluator_per_tick`: a [`ScheduleEvaluator`] kept across
-//!   ticks, as a controller would keep it (searches only when the value
-//!   changes);
+//!   ticks (searches only when the value changes);
+//! - `schedule/producer_per_tick`: `evaluate_spec`, what the producer calls
+//!   every tick: the kept evaluator looked up by the spec's content;
 //! - `schedule/uncached_per_tick`: `value_at` and `next_change` on a parsed
 //!   `Schedule`, searching every time;
 //! - `schedule/parse_and_uncached_per_tick`: `Schedule::new` too, as a
@@ -16,7 +17,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use karpenter_benches::{schedule_spec_10_behaviors, schedule_week_ticks};
-use karpenter_core::producers::schedule::{Schedule, ScheduleEvaluator};
+use karpenter_core::producers::schedule::{Schedule, ScheduleEvaluator, evaluate_spec};
 
 fn per_tick(c: &mut Criterion) {
     let spec = schedule_spec_10_behaviors();
@@ -32,6 +33,14 @@ fn per_tick(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % ticks.len();
             black_box(evaluator.evaluate(black_box(ticks[i])))
+        })
+    });
+
+    let mut i = 0;
+    group.bench_function("producer_per_tick", |b| {
+        b.iter(|| {
+            i = (i + 1) % ticks.len();
+            black_box(evaluate_spec(black_box(&spec), black_box(ticks[i])).ok())
         })
     });
 
