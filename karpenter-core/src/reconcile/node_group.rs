@@ -116,7 +116,9 @@ pub async fn reconcile_node_group(
 
     let observed = handle.replicas().await;
     let mut errors = Vec::new();
-    let mut updates = vec![found];
+    // Active, AbleToScale and Stabilized.
+    let mut updates = Vec::with_capacity(3);
+    updates.push(found);
     let mut status = ScalableNodeGroupStatus {
         replicas: previous.and_then(|s| s.replicas),
         conditions: Vec::new(),
