@@ -903,9 +903,12 @@ impl Simulation {
     fn record(&mut self, now: DateTime<Utc>, report: &TickReport) {
         let runner = &self.runner;
         let sngs: Vec<&ScalableNodeGroup> = runner.node_groups().collect();
+        let fake_of = |j: usize| -> Option<&FakeNodeGroup> {
+            let f = self.plan.groups.get(j).and_then(|g| g.fake)?;
+            self.node_groups.get(f)
+        };
         let ready_of = |j: usize| -> Option<i32> {
-            let fake = self.plan.groups.get(j).and_then(|g| g.fake);
-            match fake.and_then(|f| self.node_groups.get(f)) {
+            match fake_of(j) {
                 Some(g) => Some(g.ready_at(now)),
                 None => sngs
                     .get(j)
@@ -916,11 +919,9 @@ impl Simulation {
         // The intent in spec.replicas; while it is unset (nothing has asked
         // for a size yet), the fake group's own desired size.
         let desired_of = |j: usize| -> Option<i32> {
-            sngs.get(j).and_then(|s| s.spec.replicas).or_else(|| {
-                let fake = self.plan.groups.get(j).and_then(|g| g.fake);
-                fake.and_then(|f| self.node_groups.get(f))
-                    .map(FakeNodeGroup::desired)
-            })
+            sngs.get(j)
+                .and_then(|s| s.spec.replicas)
+                .or_else(|| fake_of(j).map(FakeNodeGroup::desired))
         };
 
         let tick_seconds = self.tick.num_milliseconds() as f64 / 1000.0;
