@@ -222,6 +222,12 @@ impl Runner {
             name: key.to_string(),
             errors,
         })?;
+        if let Some(old) = self.producers.get(&key)
+            && let Some(queue) = &old.spec.queue
+            && producer.spec.queue.as_ref() != Some(queue)
+        {
+            self.registry.forget_queue(queue);
+        }
         upsert(&mut self.producers, key, producer, |p| &mut p.status);
         Ok(())
     }

@@ -798,3 +798,45 @@ async fn a_slow_provider_does_not_hold_up_the_others() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_producer_pointed_at_another_queue_drops_the_old_handle() {
+    let builds = Arc::new(AtomicUsize::new(0));
+    let counted = builds.clone();
+    let mut cloud = MockCloudProvider::new();
+    cloud.expect_name().return_const("mock".to_string());
+    cloud.expect_node_group_types().returning(Vec::new);
+    cloud.expect_metric_source_types().returning(Vec::new);
+    cloud
+        .expect_queue_types()
+        .returning(|| vec!["MockQueue".to_string()]);
+    cloud.expect_validate_queue().returning(|_| Ok(()));
+    cloud.expect_queue().returning(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let mut q = MockQueue::new();
+        q.expect_length().returning(|| Ok(0));
+        Ok(Arc::new(q) as Arc<dyn Queue>)
+    });
+    let mut registry = ProviderRegistry::new();
+    registry.register(Arc::new(cloud)).unwrap();
+    let mut r = runner(registry);
+    let producer = |id: &str| -> MetricsProducer {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "jobs"},
+            "spec": {"queue": {"type": "MockQueue", "id": id}}
+        }))
+        .unwrap()
+    };
+    // q-1 is built once and kept across ticks and a re-apply of the same spec.
+    r.add_producer(producer("q-1")).unwrap();
+    assert!(r.tick(t(0)).await.is_ok());
+    r.add_producer(producer("q-1")).unwrap();
+    assert!(r.tick(t(15)).await.is_ok());
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    // Pointed at q-2 and back: q-1's handle was dropped, so it is built again.
+    r.add_producer(producer("q-2")).unwrap();
+    assert!(r.tick(t(30)).await.is_ok());
+    r.add_producer(producer("q-1")).unwrap();
+    assert!(r.tick(t(45)).await.is_ok());
+    assert_eq!(builds.load(Ordering::SeqCst), 3);
+}
