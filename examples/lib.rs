@@ -29,6 +29,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Every example allocates through mimalloc. A simulation builds and drops
+/// a few dozen small values per object per tick (statuses, conditions,
+/// reports, boxed futures); glibc's allocator spends about a third of a
+/// run on them, mimalloc a fraction of that (see BENCHMARKS.md). A program
+/// of yours that embeds the library chooses its own allocator the same way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use karpenter_fake::summary::Summary;
 use karpenter_fake::{SimError, Simulation, SimulationReport};

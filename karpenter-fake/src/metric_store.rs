@@ -308,13 +308,16 @@ type LabelSet = Vec<(String, String)>;
 
 #[derive(Debug, Default)]
 struct StoreState {
-    /// Metric name → sorted labels → index into `values`.
-    series: BTreeMap<String, BTreeMap<LabelSet, usize>>,
+    /// Metric name → sorted labels → index into `values`. Producers set
+    /// every gauge on every tick, so the label lookup is a hash (foldhash:
+    /// a fraction of SipHash's cost on short strings, and this store holds
+    /// no untrusted keys); listings and messages sort.
+    series: BTreeMap<String, HashMap<LabelSet, usize, foldhash::fast::RandomState>>,
     /// The value of each series.
     values: Vec<f64>,
     /// Query → the index of the one series it selects, or why none;
     /// cleared whenever a series is added, since that can change the answer.
-    resolved: HashMap<String, Result<usize, QueryError>>,
+    resolved: HashMap<String, Result<usize, QueryError>, foldhash::fast::RandomState>,
 }
 
 impl StoreState {
@@ -374,14 +377,17 @@ impl StoreState {
                 selector.metric
             )));
         };
-        let matched: Vec<(&LabelSet, &usize)> = same_name
+        let mut matched: Vec<(&LabelSet, &usize)> = same_name
             .iter()
             .filter(|(labels, _)| selector.matches(labels))
             .collect();
+        matched.sort();
         match matched.as_slice() {
             [(_, one)] => Ok(**one),
             [] => {
-                let mut shown: Vec<String> = same_name.keys().map(|l| render_labels(l)).collect();
+                let mut sorted: Vec<&LabelSet> = same_name.keys().collect();
+                sorted.sort();
+                let mut shown: Vec<String> = sorted.into_iter().map(|l| render_labels(l)).collect();
                 let more = shown.len().saturating_sub(5);
                 shown.truncate(5);
                 let mut known = format!(
@@ -473,7 +479,7 @@ impl FakeMetricStore {
     /// Every series, sorted by name and labels.
     pub fn series(&self) -> Vec<SeriesSample> {
         let state = self.lock();
-        state
+        let mut samples: Vec<SeriesSample> = state
             .series
             .iter()
             .flat_map(|(name, by_labels)| {
@@ -483,7 +489,9 @@ impl FakeMetricStore {
                     value: state.values.get(i).copied().unwrap_or(f64::NAN),
                 })
             })
-            .collect()
+            .collect();
+        samples.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        samples
     }
 }
 
@@ -632,5 +640,51 @@ mod tests {
         // A cached "no series" answer is dropped once the series appears.
         store.set("nope", &[], 5.0);
         assert_eq!(store.query("nope").unwrap(), 5.0);
+    }
+
+    #[test]
+    fn listings_and_messages_are_sorted_whatever_the_insertion_order() {
+        let store = FakeMetricStore::new();
+        for name in ["e", "b", "d", "a", "c", "f", "g"] {
+            store.set("q", &[("name".to_string(), name.to_string())], 1.0);
+        }
+        store.set("p", &[("name".to_string(), "z".to_string())], 2.0);
+        let listed: Vec<(String, String)> = store
+            .series()
+            .into_iter()
+            .map(|s| (s.name, s.labels[0].1.clone()))
+            .collect();
+        let names = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            listed,
+            names(&[
+                ("p", "z"),
+                ("q", "a"),
+                ("q", "b"),
+                ("q", "c"),
+                ("q", "d"),
+                ("q", "e"),
+                ("q", "f"),
+                ("q", "g")
+            ])
+        );
+        // The first five, in label order, then how many more.
+        let msg = store.query("q{name=\"x\"}").unwrap_err().to_string();
+        assert!(
+            msg.contains(
+                r#"{name="a"}, {name="b"}, {name="c"}, {name="d"}, {name="e"} and 2 more"#
+            ),
+            "{msg}"
+        );
+        // Several matches: the first three in label order.
+        let QueryError::SeveralSeries { matched, count, .. } = store.query("q").unwrap_err() else {
+            panic!("several series expected");
+        };
+        assert_eq!(count, 7);
+        assert_eq!(matched, r#"{name="a"}, {name="b"}, {name="c"}"#);
     }
 }
