@@ -33,7 +33,15 @@
 //! dated after `now` is rejected. See `docs/decisions.md`, "`karpenter
 //! decide`: input and limits".
 //!
-//! The controllers, CRD generation and the Prometheus client arrive with
-//! their own issues.
+//! [`crd`] holds the three custom resources as Kubernetes objects and
+//! their CustomResourceDefinitions (`karpenter crds` prints them; see
+//! `docs/kubernetes.md`).
 
+pub mod crd;
 pub mod decide;
+
+/// The guide "Kubernetes: the custom resources" (`docs/kubernetes.md`),
+/// whose code blocks run as this crate's doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/kubernetes.md")]
+pub struct KubernetesGuide;

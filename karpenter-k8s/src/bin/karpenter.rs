@@ -36,12 +36,22 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Print the CustomResourceDefinitions (ScalableNodeGroup,
+    /// HorizontalAutoscaler, MetricsProducer) as YAML for `kubectl apply -f -`.
+    Crds(karpenter_k8s::crd::CrdsCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decide { file, explain } => decide(file, explain),
+        Command::Crds(cmd) => match cmd.run(&mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                report(&[format!("error: {e}")]);
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
