@@ -36,12 +36,26 @@
 //! [`crd`] holds the three custom resources as Kubernetes objects and
 //! their CustomResourceDefinitions (`karpenter crds` prints them; see
 //! `docs/kubernetes.md`).
+//!
+//! [`prometheus`] reads `prometheus:` metrics from a Prometheus server and
+//! exports every producer gauge and the controller's own metrics, which
+//! [`http`] serves on `/metrics` (see `docs/prometheus.md`); [`tls`]
+//! installs rustls's `ring` crypto provider.
 
 pub mod crd;
 pub mod decide;
+pub mod http;
+pub mod prometheus;
+pub mod tls;
 
 /// The guide "Kubernetes: the custom resources" (`docs/kubernetes.md`),
 /// whose code blocks run as this crate's doctests so that it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/kubernetes.md")]
 pub struct KubernetesGuide;
+
+/// The guide "Prometheus: reading metrics and exporting them"
+/// (`docs/prometheus.md`), whose code blocks run as this crate's doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/prometheus.md")]
+pub struct PrometheusGuide;

@@ -42,6 +42,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // rustls's crypto provider, once, before any TLS client is built.
+    karpenter_k8s::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Decide { file, explain } => decide(file, explain),
