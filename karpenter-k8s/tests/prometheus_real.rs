@@ -6,6 +6,8 @@
 //! - a queue producer's gauge goes through a real scrape and a real PromQL
 //!   query into a HorizontalAutoscaler decision that scales a target;
 //! - a deleted producer's series disappears from Prometheus;
+//! - a Prometheus serving https with a private CA's certificate is read
+//!   with the CA file, and refused without it;
 //! - the real server's answers to bad queries are the client's distinct
 //!   errors;
 //! - karpenter-fake's metric source conformance suite passes.
@@ -69,11 +71,62 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A test CA and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, as PEM files.
+struct TestPki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestPki {
+    fn new() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair, KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "karpenter-rs test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "prometheus");
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Self {
+            ca: write("ca.crt", ca.pem()),
+            cert: write("server.crt", cert.pem()),
+            key: write("server.key", key.serialize_pem()),
+            _dir: dir,
+        }
+    }
+}
+
 /// A Prometheus server scraping one target every second, killed on drop.
 struct PrometheusServer {
     child: Child,
     url: String,
     dir: tempfile::TempDir,
+    /// The CA of its TLS certificate, when it serves https.
+    ca: Option<PathBuf>,
 }
 
 impl Drop for PrometheusServer {
@@ -87,6 +140,12 @@ impl PrometheusServer {
     /// Starts Prometheus scraping `target`'s `/metrics`, and waits until it
     /// is ready. `None` when the binary is missing.
     async fn start(target: SocketAddr) -> Option<Self> {
+        Self::start_with(target, None).await
+    }
+
+    /// Like [`start`](Self::start); with `tls`, Prometheus serves https with
+    /// the test PKI's server certificate.
+    async fn start_with(target: SocketAddr, tls: Option<&TestPki>) -> Option<Self> {
         let binary = prometheus_binary()?;
         // The port is free when picked, but another process may take it
         // before Prometheus does: try a few.
@@ -103,7 +162,21 @@ impl PrometheusServer {
             .unwrap();
             let port = free_port();
             let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-            let child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            if let Some(pki) = tls {
+                let web = dir.path().join("web.yml");
+                std::fs::write(
+                    &web,
+                    format!(
+                        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                        pki.cert.display(),
+                        pki.key.display()
+                    ),
+                )
+                .unwrap();
+                command.arg(format!("--web.config.file={}", web.display()));
+            }
+            let child = command
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!(
                     "--storage.tsdb.path={}",
@@ -115,10 +188,12 @@ impl PrometheusServer {
                 .stderr(log)
                 .spawn()
                 .unwrap();
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let mut server = Self {
                 child,
-                url: format!("http://127.0.0.1:{port}"),
+                url: format!("{scheme}://127.0.0.1:{port}"),
                 dir,
+                ca: tls.map(|pki| pki.ca.clone()),
             };
             if server.wait_ready().await {
                 return Some(server);
@@ -137,7 +212,12 @@ impl PrometheusServer {
     async fn wait_ready(&mut self) -> bool {
         // reqwest is built without a default crypto provider.
         karpenter_k8s::tls::install_crypto_provider();
-        let http = reqwest::Client::new();
+        let mut http = reqwest::Client::builder();
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca).unwrap();
+            http = http.tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).unwrap());
+        }
+        let http = http.build().unwrap();
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if self.child.try_wait().unwrap().is_some() {
@@ -154,7 +234,11 @@ impl PrometheusServer {
     }
 
     fn source(&self) -> PrometheusSource {
-        PrometheusSource::new(PrometheusConfig::new(&self.url)).unwrap()
+        let mut config = PrometheusConfig::new(&self.url);
+        if let Some(ca) = &self.ca {
+            config = config.with_ca_file(ca);
+        }
+        PrometheusSource::new(config).unwrap()
     }
 }
 
@@ -444,4 +528,64 @@ async fn prometheus_passes_the_metric_source_conformance_suite() {
     println!("{report}");
     report.assert_passed();
     assert!(report.skipped().is_empty(), "{report}");
+}
+
+/// A Prometheus serving https with a certificate of a private CA: read with
+/// the CA file, refused without it (a distinct, non-retryable error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_behind_tls_is_read_with_its_ca_file() {
+    let metrics = Arc::new(Metrics::new());
+    let target_addr = serve_metrics(metrics.clone()).await;
+    let pki = TestPki::new();
+    let Some(server) = PrometheusServer::start_with(target_addr, Some(&pki)).await else {
+        return missing_binary();
+    };
+    assert!(server.url.starts_with("https://127.0.0.1:"));
+    metrics.replace_producer(
+        "shop",
+        "orders",
+        &[producers::Gauge {
+            name: "karpenter_queue_length",
+            labels: producers::producer_labels("orders", "shop"),
+            value: 24.0,
+        }],
+    );
+    let source = server.source();
+    wait_for(
+        &source,
+        r#"karpenter_queue_length{name="orders"}"#,
+        24.0,
+        &server,
+    )
+    .await;
+
+    // The system's CAs alone do not trust the private CA.
+    let untrusting = PrometheusSource::new(PrometheusConfig::new(&server.url)).unwrap();
+    let err = untrusting.query("vector(1)").await.unwrap_err();
+    assert_eq!(err.kind, ProviderErrorKind::Other, "{err}");
+    assert!(!err.is_retryable());
+    assert!(
+        err.message.starts_with(&format!(
+            "TLS with Prometheus at {} failed for query \"vector(1)\": ",
+            server.url
+        )),
+        "{err}"
+    );
+    assert!(
+        err.message
+            .contains("give the CA that signed the server's certificate"),
+        "{err}"
+    );
+
+    // Plain http to the https port is no Prometheus answer.
+    let plain =
+        PrometheusSource::new(PrometheusConfig::new(server.url.replace("https", "http"))).unwrap();
+    let err = plain.query("vector(1)").await.unwrap_err();
+    assert_eq!(err.kind, ProviderErrorKind::Other, "{err}");
+    assert!(err.message.contains("HTTP 400 Bad Request"), "{err}");
+    assert!(
+        err.message
+            .contains("this is not Prometheus's answer: check the Prometheus URL"),
+        "{err}"
+    );
 }

@@ -159,6 +159,15 @@ async fn http_errors_have_their_own_kinds() {
             "execution: found duplicate series",
         ),
         (
+            Answer::status(
+                "400 Bad Request",
+                "Client sent an HTTP request to an HTTPS server.",
+            ),
+            ProviderErrorKind::Other,
+            false,
+            "this is not Prometheus's answer: check the Prometheus URL",
+        ),
+        (
             Answer::status("401 Unauthorized", "Unauthorized"),
             ProviderErrorKind::AccessDenied,
             false,

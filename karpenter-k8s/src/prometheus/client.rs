@@ -160,6 +160,7 @@ pub enum PrometheusConfigError {
 /// | HTTP 401 / 403 | `AccessDenied` | no |
 /// | HTTP 429 | `Throttled` | yes |
 /// | HTTP 5xx, connection refused, DNS failure | `Unavailable` | yes |
+/// | an untrusted certificate, a failed TLS handshake | `Other` | no |
 /// | no answer within the timeout | `Timeout` | yes |
 /// | another status, or a body that is not the Prometheus API's | `Other` | no |
 ///
@@ -320,6 +321,20 @@ impl PrometheusSource {
     /// A request that got no HTTP answer.
     fn transport_error(&self, promql: &str, e: reqwest::Error) -> ProviderError {
         let url = &self.shown_url;
+        if let Some(tls) = tls_error(&e) {
+            // A certificate is not trusted or TLS cannot be agreed on:
+            // retrying does not help, configuration does.
+            let fix = if matches!(tls, rustls::Error::InvalidCertificate(_)) {
+                "give the CA that signed the server's certificate as the Prometheus CA file, and check that the URL's host is a name the certificate is for"
+            } else {
+                "check that the URL's scheme and port are those of Prometheus's TLS endpoint"
+            };
+            return ProviderError::new(
+                ProviderErrorKind::Other,
+                format!("TLS with Prometheus at {url} failed for query {promql:?}: {tls}; {fix}"),
+            )
+            .with_source(e);
+        }
         if e.is_timeout() {
             ProviderError::new(
                 ProviderErrorKind::Timeout,
@@ -345,18 +360,25 @@ impl PrometheusSource {
     fn status_error(&self, promql: &str, status: StatusCode, body: &[u8]) -> ProviderError {
         let url = &self.shown_url;
         // Prometheus explains its errors in the body.
-        let detail = serde_json::from_slice::<ApiResponse>(body)
+        let api_error = serde_json::from_slice::<ApiResponse>(body)
             .ok()
             .and_then(|r| match (r.error_type, r.error) {
                 (Some(t), Some(e)) => Some(format!("{t}: {e}")),
                 (None, Some(e)) => Some(e),
                 _ => None,
-            })
-            .unwrap_or_else(|| snippet(body));
+            });
+        let from_prometheus = api_error.is_some();
+        let detail = api_error.unwrap_or_else(|| snippet(body));
         let (kind, fix) = match status.as_u16() {
-            400 | 422 => (
+            400 | 422 if from_prometheus => (
                 ProviderErrorKind::InvalidId,
                 "fix the query (try it in the Prometheus UI)",
+            ),
+            // Not Prometheus's own error (plain http to an https port, a
+            // proxy): the URL is wrong, not the query.
+            400 | 422 => (
+                ProviderErrorKind::Other,
+                "this is not Prometheus's answer: check the Prometheus URL (its scheme, host and port)",
             ),
             401 | 403 => (
                 ProviderErrorKind::AccessDenied,
@@ -386,6 +408,26 @@ impl PrometheusSource {
                 "Prometheus at {url} answered HTTP {status} to query {promql:?}: {detail}; {fix}"
             ),
         )
+    }
+}
+
+/// The rustls error behind `e`, if the request failed in TLS.
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut err = e;
+    loop {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // rustls's error reaches reqwest inside io::Errors, whose `source`
+        // skips the error they wrap: step into them.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            err = inner;
+            continue;
+        }
+        err = err.source()?;
     }
 }
 
