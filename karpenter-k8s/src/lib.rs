@@ -33,7 +33,13 @@
 //! dated after `now` is rejected. See `docs/decisions.md`, "`karpenter
 //! decide`: input and limits".
 //!
+//! `karpenter simulate SCENARIO.yaml` ([`simulate`]) scores an
+//! autoscaling configuration on a workload scenario in simulated time,
+//! compares variants of it (`--variant NAME=PATCH.yaml`) and backtests it
+//! against recorded replicas; see `docs/simulate.md`.
+//!
 //! The controllers, CRD generation and the Prometheus client arrive with
 //! their own issues.
 
 pub mod decide;
+pub mod simulate;

@@ -36,12 +36,20 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Score an autoscaling configuration on a workload scenario in
+    /// simulated time (docs/simulate.md): node-hours, message and pod
+    /// waiting, peak nodes, scale events. `--variant NAME=PATCH.yaml`
+    /// compares configurations on the same workload; `--json` prints the
+    /// scorecard machine-readable; `--schema` prints the scenario format's
+    /// JSON Schema. Invalid input exits with status 2, a failed write with 1.
+    Simulate(karpenter_k8s::simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decide { file, explain } => decide(file, explain),
+        Command::Simulate(args) => karpenter_k8s::simulate::main(&args),
     }
 }
 
