@@ -252,10 +252,21 @@ impl SimulationBuilder {
                 plan.columns.iter().map(|c| c.column.clone()).collect(),
             )
         });
+        // The desired size before the first step: a change at the first
+        // step counts as a scale-up or down.
         let groups = plan
             .groups
             .iter()
-            .map(|g| GroupStats::new(g.key.clone(), g.fake))
+            .zip(runner.node_groups())
+            .map(|(g, sng)| {
+                let mut stats = GroupStats::new(g.key.clone(), g.fake);
+                stats.previous_desired = sng.spec.replicas.or_else(|| {
+                    g.fake
+                        .and_then(|f| self.node_groups.get(f))
+                        .map(FakeNodeGroup::desired)
+                });
+                stats
+            })
             .collect();
         let queues = self
             .queues
