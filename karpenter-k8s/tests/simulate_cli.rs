@@ -241,3 +241,39 @@ fn bad_input_exits_2_with_the_file_line_and_field() {
     assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_readme_comparison_table_is_what_the_command_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let variant = |name: &str| format!("{name}={}", scenario(&format!("variants/{name}.yaml")));
+    let (pid, quick, five) = (
+        variant("pid"),
+        variant("quick-scale-down"),
+        variant("five-per-node"),
+    );
+    let base = scenario("daily-queue.yaml");
+    let out = karpenter(
+        &[
+            "simulate",
+            &base,
+            "--variant",
+            &pid,
+            "--variant",
+            &quick,
+            "--variant",
+            &five,
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(table.len(), 6, "{text}");
+    for row in table {
+        assert!(
+            readme.contains(row),
+            "README.md lacks the row {row:?}; update it from:\n{text}"
+        );
+    }
+}

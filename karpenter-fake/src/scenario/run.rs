@@ -71,6 +71,21 @@ impl Prepared {
     /// Runs the scenario on the fakes, deterministically for its seed, and
     /// scores it.
     pub async fn run(&self, options: &RunOptions) -> Result<RunOutcome, ScenarioError> {
+        let mut sim = self.simulation(options)?;
+        let end = At::After(self.scenario.duration.0).resolve(self.scenario.start);
+        let report = sim.run_until(end).await;
+        let scorecard = self.score(&report);
+        Ok(RunOutcome {
+            scorecard,
+            timeline: sim.timeline().cloned(),
+            report,
+        })
+    }
+
+    /// The simulation [`run`](Self::run) drives, built and ready for its
+    /// first step at the scenario's start: the fakes, the manifests in the
+    /// runner, and the hooks that set pod counts and replayed metrics.
+    pub fn simulation(&self, options: &RunOptions) -> Result<Simulation, ScenarioError> {
         let s = &self.scenario;
         let start = s.start;
         let clock = SimClock::new(start);
@@ -223,15 +238,7 @@ impl Prepared {
                 }
             });
         }
-        let mut sim = builder.build()?;
-        let end = At::After(s.duration.0).resolve(start);
-        let report = sim.run_until(end).await;
-        let scorecard = self.score(&report);
-        Ok(RunOutcome {
-            scorecard,
-            timeline: sim.timeline().cloned(),
-            report,
-        })
+        Ok(builder.build()?)
     }
 
     fn score(&self, report: &SimulationReport) -> Scorecard {

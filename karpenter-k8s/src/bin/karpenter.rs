@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use karpenter_k8s::decide::{DecideError, ReadError, decide_document, read_document};
 
+// A simulation allocates a little per object per tick: with mimalloc,
+// `karpenter simulate` needs about 13 % less CPU time than with the system
+// allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Metrics-driven node autoscaling.
 #[derive(Debug, Parser)]
 #[command(name = "karpenter", version, about)]
