@@ -535,6 +535,9 @@ struct QueueStats {
 struct PodStats {
     peak_pending: usize,
     pending_pod_seconds: f64,
+    /// The previous step's instant and pending pods: each step's count
+    /// holds until the next step.
+    last: Option<(DateTime<Utc>, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -616,7 +619,8 @@ pub struct QueueSummary {
 pub struct PodSummary {
     /// Most pods pending (unschedulable) at once.
     pub peak_pending: usize,
-    /// Pod-seconds spent pending: pods pending at each step times the tick.
+    /// Pod-seconds spent pending: the integral of the pending pods from
+    /// the first step to the last, each step's count holding until the next.
     pub pending_pod_seconds: f64,
     /// Pod-hours spent pending.
     pub pending_pod_hours: f64,
@@ -999,8 +1003,11 @@ impl Simulation {
         let pending = self.cluster.as_ref().map(FakeCluster::pending_pods);
         if let Some(p) = pending {
             self.stats.pods.peak_pending = self.stats.pods.peak_pending.max(p);
-            self.stats.pods.pending_pod_seconds +=
-                p as f64 * self.tick.num_milliseconds() as f64 / 1000.0;
+            if let Some((then, pending)) = self.stats.pods.last {
+                self.stats.pods.pending_pod_seconds +=
+                    pending as f64 * seconds_between(then, now).max(0.0);
+            }
+            self.stats.pods.last = Some((now, p));
         }
         self.stats.errors += report.errors.len() as u64;
         for e in &report.errors {

@@ -262,3 +262,52 @@ async fn a_variant_identical_to_the_baseline_scores_identically() {
     let c = other.run(&options).await.unwrap().scorecard;
     assert_ne!(a, c);
 }
+
+/// One 2-cpu node, held at 1 (minReplicas = maxReplicas = 1). Pods of
+/// 1 cpu: 2 until 1m, then 5; the 3 that do not fit are pending from t=60
+/// to the end (t=120): 3 × 60 = 180 pod-seconds. One more pod needs a node
+/// label no node has: pending for the whole 120 s. Total 300, at most 4 at
+/// once. The node: 1 × 120 s.
+#[tokio::test]
+async fn pending_pods() {
+    let card = score(
+        r#"
+apiVersion: simulate.karpenter.sh/v1
+kind: Scenario
+start: "2026-03-02T09:00:00Z"
+duration: 2m
+nodeGroups: [{name: web, replicas: 1, allocatable: {cpu: 2, memory: 4Gi}}]
+pods:
+- name: api
+  requests: {cpu: 1, memory: 1Gi}
+  replicas: {steps: [{at: 0s, value: 2}, {at: 1m, value: 5}]}
+- name: batch
+  requests: {cpu: 100m, memory: 128Mi}
+  nodeSelector: {pool: gpu}
+  replicas: {constant: 1}
+manifests:
+- kind: MetricsProducer
+  metadata: {name: web-capacity}
+  spec: {reservedCapacity: {nodeSelector: {karpenter.sh/node-group: web}}}
+- kind: HorizontalAutoscaler
+  metadata: {name: web}
+  spec:
+    scaleTargetRef: {kind: ScalableNodeGroup, name: web}
+    minReplicas: 1
+    maxReplicas: 1
+    metrics: [{prometheus: {query: 'karpenter_reserved_capacity_cpu_utilization{name="web-capacity"}', target: {type: Utilization, value: 60}}}]
+"#,
+    )
+    .await;
+    assert_eq!(card.ticks, 9);
+    assert_eq!(
+        card.pods,
+        PodScore {
+            pending_pod_seconds: 300.0,
+            max_pending_pods: 4,
+        }
+    );
+    assert_eq!(card.node_groups[0].node_seconds, 120.0);
+    assert_eq!(card.totals.waiting_seconds, 300.0);
+    assert_eq!(card.errors, 0);
+}
