@@ -317,3 +317,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scenarios_too_large_to_simulate_are_refused_before_they_run() {
+    let got = problems(&format!(
+        r#"{HEAD}nodeGroups: [{{name: w, allocatable: {{cpu: 4, memory: 8Gi}}}}]
+pods:
+  - name: web
+    requests: {{cpu: 1, memory: 1Gi}}
+    replicas: {{sum: [{{constant: 60000}}, {{daily: {{min: 0, max: 50000}}}}]}}
+manifests:
+  - kind: HorizontalAutoscaler
+    metadata: {{name: w}}
+    spec:
+      scaleTargetRef: {{kind: ScalableNodeGroup, name: w}}
+      maxReplicas: 1000000
+      metrics: [{{prometheus: {{query: 'karpenter_reserved_capacity_cpu_utilization{{name="x"}}', target: {{type: Utilization, value: 60}}}}}}]
+"#
+    ));
+    assert_eq!(
+        got,
+        vec![
+            "s.yaml:9: pods[0].replicas: the curve reaches 110000 pods; at most 100000 pods per workload are simulated (each is an object): scale the workload down and its requests up"
+        ]
+    );
+    let got = problems(&format!(
+        r#"{HEAD}nodeGroups: [{{name: w, allocatable: {{cpu: 4, memory: 8Gi}}}}]
+manifests:
+  - kind: HorizontalAutoscaler
+    metadata: {{name: w}}
+    spec:
+      scaleTargetRef: {{kind: ScalableNodeGroup, name: w}}
+      maxReplicas: 1000000
+      metrics: [{{prometheus: {{query: 'karpenter_queue_length{{name="x"}}', target: {{type: AverageValue, value: 60}}}}}}]
+"#
+    ));
+    assert_eq!(
+        got,
+        vec![
+            "s.yaml:11: manifests[0].spec.maxReplicas: node group \"w\" has allocatable, so each of its nodes is an object in the simulated cluster: at most 100000 are simulated; lower maxReplicas or set nodeGroups[].capacity"
+        ]
+    );
+}

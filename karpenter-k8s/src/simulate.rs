@@ -101,13 +101,16 @@ fn variant_args(args: &[String]) -> Result<Vec<(String, PathBuf)>, SimulateError
 
 /// Runs `karpenter simulate` with `args`, returning what to print.
 pub async fn simulate(args: &SimulateArgs) -> Result<Simulated, SimulateError> {
-    let Some(path) = &args.scenario else {
-        let schema = serde_json::to_string_pretty(&Scenario::json_schema())
-            .map_err(|e| SimulateError::Output(e.to_string()))?;
-        return Ok(Simulated {
-            document: empty_document(),
-            stdout: schema + "\n",
-        });
+    let path = match &args.scenario {
+        Some(path) if !args.schema => path,
+        _ => {
+            let schema = serde_json::to_string_pretty(&Scenario::json_schema())
+                .map_err(|e| SimulateError::Output(e.to_string()))?;
+            return Ok(Simulated {
+                document: empty_document(),
+                stdout: schema + "\n",
+            });
+        }
     };
     let wall = Instant::now();
     let variants = variant_args(&args.variants)?;

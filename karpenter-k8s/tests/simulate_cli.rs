@@ -277,3 +277,12 @@ fn the_readme_comparison_table_is_what_the_command_prints() {
         );
     }
 }
+
+#[test]
+fn schema_wins_over_a_scenario_argument() {
+    let (_, v) = json(&["simulate", &scenario("queue-burst.yaml"), "--schema"]);
+    assert_eq!(
+        v["title"],
+        "karpenter simulate scenario (simulate.karpenter.sh/v1)"
+    );
+}

@@ -158,6 +158,24 @@ pub(crate) enum Compiled {
 }
 
 impl Compiled {
+    /// The largest value the curve takes (an upper bound for `sum`).
+    pub(crate) fn max_value(&self) -> f64 {
+        match self {
+            Self::Constant(v) => *v,
+            Self::Steps(steps) => steps.iter().map(|s| s.1).fold(0.0, f64::max),
+            Self::Daily { max, .. } => *max,
+            Self::Weekly {
+                default, windows, ..
+            } => windows.iter().map(|w| w.3).fold(*default, f64::max),
+            Self::Series(s) => s
+                .points()
+                .iter()
+                .filter_map(|p| p.value)
+                .fold(0.0, f64::max),
+            Self::Sum(parts) => parts.iter().map(Compiled::max_value).sum(),
+        }
+    }
+
     /// The value at `t`.
     pub(crate) fn at(&self, t: DateTime<Utc>) -> f64 {
         match self {

@@ -26,6 +26,12 @@ use crate::provider::{NODE_GROUP_TYPE, QUEUE_TYPE};
 pub(crate) const DEFAULT_TICK: Duration = Duration::from_secs(15);
 /// How old a replayed sample may be (Prometheus's default lookback).
 pub(crate) const DEFAULT_LOOKBACK: Duration = Duration::from_secs(300);
+/// The most pods one workload may have (each is an object in the
+/// simulated cluster).
+const MAX_PODS_PER_WORKLOAD: usize = 100_000;
+/// The most nodes a node group with `allocatable` may reach (each is an
+/// object in the simulated cluster).
+const MAX_CLUSTER_NODES: i32 = 100_000;
 /// The largest file a scenario may name (scenarios, manifests, series).
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -225,7 +231,7 @@ impl Prepared {
                 })
             })
             .collect();
-        let pods = scenario
+        let pods: Vec<Compiled> = scenario
             .pods
             .iter()
             .enumerate()
@@ -241,6 +247,17 @@ impl Prepared {
                 )
             })
             .collect();
+        for (i, curve) in pods.iter().enumerate() {
+            let most = curve.max_value();
+            if most > MAX_PODS_PER_WORKLOAD as f64 {
+                problems.push(
+                    format!("pods[{i}].replicas"),
+                    format!(
+                        "the curve reaches {most} pods; at most {MAX_PODS_PER_WORKLOAD} pods per workload are simulated (each is an object): scale the workload down and its requests up"
+                    ),
+                );
+            }
+        }
         let metrics = load_metrics(&scenario, base_dir, &mut cache, &mut problems);
         let mut manifests = Vec::new();
         let mut file_problems = Vec::new();
@@ -438,6 +455,24 @@ impl Prepared {
                         "no ScalableNodeGroup or scenario node group is named {:?}{}",
                         target.name,
                         did_you_mean(&target.name, &known)
+                    ),
+                );
+            }
+            let materialized = self
+                .scenario
+                .node_groups
+                .iter()
+                .find(|g| g.name == target.name && g.allocatable.is_some());
+            if let Some(g) = materialized
+                && ha.spec.max_replicas > MAX_CLUSTER_NODES
+                && g.capacity.is_none_or(|c| c > MAX_CLUSTER_NODES)
+            {
+                problem(
+                    &m.origin,
+                    "spec.maxReplicas",
+                    format!(
+                        "node group {:?} has allocatable, so each of its nodes is an object in the simulated cluster: at most {MAX_CLUSTER_NODES} are simulated; lower maxReplicas or set nodeGroups[].capacity",
+                        g.name
                     ),
                 );
             }
