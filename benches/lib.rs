@@ -74,6 +74,7 @@ pub fn case(seed: u32) -> BenchCase {
             },
         ],
         algorithm_state: vec![],
+        failed_reads: 0,
     };
     BenchCase {
         spec,

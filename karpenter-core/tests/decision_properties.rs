@@ -71,28 +71,78 @@ fn input() -> impl Strategy<Value = Input> {
         4 => (0.0..2000.0f64).prop_map(Observation::Value),
         1 => Just(Observation::Error("unreadable".to_string())),
     ];
+    // spec.algorithm: omitted, Proportional, or PID with random gains.
+    let algorithm = prop_oneof![
+        Just(serde_json::Value::Null),
+        Just(serde_json::json!({"type": "Proportional"})),
+        (
+            0.0..2.0f64,
+            0.0..0.05f64,
+            0.0..5.0f64,
+            0.0..2.0f64,
+            -1.0..-0.01f64,
+            0.1..20.0f64
+        )
+            .prop_map(
+                |(kp, ki, kd, limit, min_out, max_out)| serde_json::json!({"type": "PID", "pid": {
+                "kp": format!("{kp:.3}"), "ki": format!("{ki:.4}"), "kd": format!("{kd:.2}"),
+                "integralLimit": format!("{limit:.2}"), "minOutput": format!("{min_out:.2}"),
+                "maxOutput": format!("{max_out:.2}")}})
+            ),
+    ];
+    // spec.fallback: omitted, or any threshold, count and behavior.
+    let fallback = proptest::option::of((1..5i32, 0..80i32, 0..4usize).prop_map(|(t, r, b)| {
+        let mut f = serde_json::json!({"failureThreshold": t, "replicas": r});
+        if let Some(behavior) = [
+            None,
+            Some("currentReplicasIfHigher"),
+            Some("static"),
+            Some("currentReplicasIfLower"),
+        ][b]
+        {
+            f["behavior"] = serde_json::json!(behavior);
+        }
+        f
+    }));
     (
-        0..6i32,
-        0..60i32,
-        proptest::collection::vec(metric, 1..4),
-        proptest::option::of((rules(), rules())),
+        (
+            0..6i32,
+            0..60i32,
+            proptest::collection::vec(metric, 1..4),
+            proptest::option::of((rules(), rules())),
+            algorithm,
+            fallback,
+        ),
         0..1000i32,
         0..80i32,
         proptest::collection::vec(observation, 3),
         proptest::option::of((
             proptest::collection::vec((0..900i64, 0..80i32), 0..25),
             proptest::collection::vec((0..900i64, -30..30i32), 0..10),
+            0..6u32,
         )),
     )
         .prop_map(
-            |(min, span, metrics, behavior, cur, status, observations, history)| {
+            |(
+                (min, span, metrics, behavior, algorithm, fallback),
+                cur,
+                status,
+                observations,
+                history,
+            )| {
                 let max = (min + span).max(1);
                 let n = metrics.len();
-                let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+                let mut doc = serde_json::json!({
                     "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "ng"},
                     "minReplicas": min, "maxReplicas": max, "metrics": metrics,
-                }))
-                .unwrap();
+                });
+                if !algorithm.is_null() {
+                    doc["algorithm"] = algorithm;
+                }
+                if let Some(f) = fallback {
+                    doc["fallback"] = f;
+                }
+                let spec: HorizontalAutoscalerSpec = serde_json::from_value(doc).unwrap();
                 let spec = HorizontalAutoscalerSpec {
                     behavior: behavior.map(|(u, d)| Behavior {
                         scale_up: u,
@@ -100,7 +150,7 @@ fn input() -> impl Strategy<Value = Input> {
                     }),
                     ..spec
                 };
-                let history = history.map(|(recs, events)| ScalingHistory {
+                let history = history.map(|(recs, events, failed_reads)| ScalingHistory {
                     recommendations: recs
                         .into_iter()
                         .map(|(a, r)| Recommendation {
@@ -117,6 +167,7 @@ fn input() -> impl Strategy<Value = Input> {
                         })
                         .collect(),
                     algorithm_state: vec![],
+                    failed_reads,
                 });
                 // current within [min, max]
                 let current = min + cur % (max - min + 1);
@@ -256,11 +307,37 @@ proptest! {
         }
     }
 
+    /// Unreadable metrics never scale down, whatever the algorithm and
+    /// fallback, except with an explicit `static` or
+    /// `currentReplicasIfLower` fallback (documented as opting in to
+    /// scaling down blind).
     #[test]
     fn never_scales_down_when_a_metric_failed(i in input()) {
         let d = run(&i);
-        if i.observations.iter().any(|o| matches!(o, Observation::Error(_))) {
-            prop_assert!(d.desired_replicas >= i.current);
+        let blind = i.spec.fallback.as_ref().is_some_and(|f| {
+            f.behavior.is_some_and(|b| b.may_scale_down())
+        });
+        if !blind && i.observations.iter().any(|o| matches!(o, Observation::Error(_))) {
+            prop_assert!(d.desired_replicas >= i.current, "{} < {}", d.desired_replicas, i.current);
+        }
+    }
+
+    /// The opt-in fallbacks do scale down blind, but never below what the
+    /// fallback asks for (or minReplicas), and never while any metric is read.
+    #[test]
+    fn blind_scale_down_only_to_the_fallback_count(i in input()) {
+        let d = run(&i);
+        let n = i.spec.metrics.len();
+        let all_failed = i.observations[..n].iter().all(|o| matches!(o, Observation::Error(_)));
+        if d.desired_replicas < i.current {
+            let min = i.spec.min_replicas.unwrap_or(0);
+            let fallback = i.spec.fallback.as_ref().filter(|_| all_failed);
+            let has_value = i.observations.iter().any(|o| matches!(o, Observation::Value(_)));
+            // Scaling down needs a reading, or an active opt-in fallback.
+            prop_assert!(has_value || fallback.is_some_and(|f| f.behavior.is_some_and(|b| b.may_scale_down())));
+            if !has_value && let Some(f) = fallback {
+                prop_assert!(d.desired_replicas >= f.replicas.max(min));
+            }
         }
     }
 

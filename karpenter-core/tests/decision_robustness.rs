@@ -48,6 +48,7 @@ fn future_recommendations_and_events_are_ignored_and_explained() {
             change: 96,
         }],
         algorithm_state: vec![],
+        failed_reads: 0,
     };
     let d = decide(&DecisionInput {
         spec: &spec,
@@ -160,6 +161,7 @@ proptest! {
                 .map(|&(a, c)| ScaleEvent { time: now() - Duration::seconds(a), change: c })
                 .collect(),
             algorithm_state: vec![],
+            failed_reads: 0,
         };
         let d = decide(&DecisionInput {
             spec: &spec,

@@ -207,6 +207,7 @@ fn history(recs: &[(i64, i32)], events: &[(i64, i32)]) -> Option<ScalingHistory>
             })
             .collect(),
         algorithm_state: vec![],
+        failed_reads: 0,
     })
 }
 

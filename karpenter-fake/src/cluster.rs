@@ -338,6 +338,19 @@ impl FakeCluster {
         replicas: usize,
         requests: Resources,
     ) {
+        self.scale_workload_with(namespace, name, replicas, requests, &BTreeMap::new());
+    }
+
+    /// [`scale_workload`](Self::scale_workload) for pods that need node
+    /// labels (`node_selector`).
+    pub fn scale_workload_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: usize,
+        requests: Resources,
+        node_selector: &BTreeMap<String, String>,
+    ) {
         let now = self.clock.now();
         let mut s = self.lock();
         let current = s
@@ -348,7 +361,8 @@ impl FakeCluster {
         if current < replicas {
             let mut seq = s.workload_seq.get(name).copied().unwrap_or(0);
             for _ in current..replicas {
-                let pod = pending_pod(namespace, &format!("{name}-{seq}"), requests);
+                let mut pod = pending_pod(namespace, &format!("{name}-{seq}"), requests);
+                pod.node_selector = node_selector.clone();
                 seq += 1;
                 s.pods.push(PodEntry {
                     pod,

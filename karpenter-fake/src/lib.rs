@@ -101,6 +101,7 @@ mod metric_store;
 mod node_group;
 mod provider;
 mod queue;
+pub mod scenario;
 mod simulation;
 pub mod summary;
 mod timeline;

@@ -24,6 +24,15 @@ pub enum QueryError {
         /// The unsupported construct.
         what: String,
     },
+    /// The query is answered by a replayed series that has no sample at
+    /// this instant (a gap in the recording, or outside its span).
+    #[error(
+        "query {query:?} is answered by a replayed series, which has no sample within the lookback at this instant (a gap, or outside the recording)"
+    )]
+    NoSample {
+        /// The query as written.
+        query: String,
+    },
     /// The query is not a valid selector.
     #[error("query {query:?} is invalid at column {column}: {what}; {SUPPORTED}")]
     Syntax {
@@ -64,7 +73,9 @@ impl From<QueryError> for ProviderError {
             QueryError::Unsupported { .. } | QueryError::Syntax { .. } => {
                 ProviderErrorKind::InvalidId
             }
-            QueryError::NoSeries { .. } => ProviderErrorKind::NotFound,
+            QueryError::NoSeries { .. } | QueryError::NoSample { .. } => {
+                ProviderErrorKind::NotFound
+            }
             QueryError::SeveralSeries { .. } => ProviderErrorKind::Other,
         };
         ProviderError::new(kind, e.to_string())
@@ -318,6 +329,9 @@ struct StoreState {
     /// Query → the index of the one series it selects, or why none;
     /// cleared whenever a series is added, since that can change the answer.
     resolved: HashMap<String, Result<usize, QueryError>, foldhash::fast::RandomState>,
+    /// Exact query text → its replayed value (`None`: no sample now).
+    /// Consulted before `series`, for any PromQL.
+    answers: HashMap<String, Option<f64>>,
 }
 
 impl StoreState {
@@ -348,6 +362,11 @@ impl StoreState {
     /// The value `query` selects, resolving (and remembering) it on first
     /// use.
     fn query(&mut self, query: &str) -> Result<f64, QueryError> {
+        if let Some(answer) = self.answers.get(query) {
+            return answer.ok_or_else(|| QueryError::NoSample {
+                query: query.to_string(),
+            });
+        }
         let resolved = match self.resolved.get(query) {
             Some(r) => r,
             None => {
@@ -469,6 +488,32 @@ impl FakeMetricStore {
     /// Sets the series `name{labels}` to `value`, creating it if needed.
     pub fn set(&self, name: &str, labels: &[(String, String)], value: f64) {
         self.lock().set(name, labels, value);
+    }
+
+    /// Answers the query whose text is exactly `query` with `value` from
+    /// now on, whatever PromQL it is (`None`: no sample now, an error like
+    /// a gap in a recording). This is how a recorded series is replayed:
+    /// the query is bound by its text, not resolved.
+    ///
+    /// ```
+    /// use karpenter_fake::FakeMetricStore;
+    ///
+    /// let store = FakeMetricStore::new();
+    /// let q = r#"sum(rate(http_requests_total{job="web"}[5m]))"#;
+    /// store.set_answer(q, Some(412.5));
+    /// assert_eq!(store.query(q)?, 412.5);
+    /// store.set_answer(q, None);
+    /// assert!(store.query(q).unwrap_err().to_string().contains("no sample"));
+    /// # Ok::<(), karpenter_fake::QueryError>(())
+    /// ```
+    pub fn set_answer(&self, query: &str, value: Option<f64>) {
+        let mut state = self.lock();
+        match state.answers.get_mut(query) {
+            Some(slot) => *slot = value,
+            None => {
+                state.answers.insert(query.to_string(), value);
+            }
+        }
     }
 
     /// The value of the one series `query` selects.

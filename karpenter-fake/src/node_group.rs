@@ -103,6 +103,7 @@ pub struct FakeNodeGroupBuilder {
     launch_delay: Duration,
     launch_jitter: Duration,
     termination_delay: Duration,
+    termination_jitter: Duration,
     capacity: Option<i32>,
     bounds: Option<ReplicaBounds>,
     replicas: i32,
@@ -137,6 +138,13 @@ impl FakeNodeGroupBuilder {
     /// (default 30 s). It stops counting as ready at once.
     pub fn termination_delay(mut self, delay: Duration) -> Self {
         self.termination_delay = delay;
+        self
+    }
+
+    /// Extra termination time per node, uniform in `[0, jitter]`, drawn from
+    /// the group's seeded generator (default 0).
+    pub fn termination_jitter(mut self, jitter: Duration) -> Self {
+        self.termination_jitter = jitter;
         self
     }
 
@@ -185,6 +193,7 @@ impl FakeNodeGroupBuilder {
             launch_delay: to_delta(self.launch_delay),
             launch_jitter: to_delta(self.launch_jitter),
             termination_delay: to_delta(self.termination_delay),
+            termination_jitter: to_delta(self.termination_jitter),
             capacity: self.capacity,
             bounds: self.bounds,
             ready: self.replicas,
@@ -216,6 +225,7 @@ struct State {
     launch_delay: TimeDelta,
     launch_jitter: TimeDelta,
     termination_delay: TimeDelta,
+    termination_jitter: TimeDelta,
     capacity: Option<i32>,
     bounds: Option<ReplicaBounds>,
     ready: i32,
@@ -328,10 +338,16 @@ impl State {
             self.ready -= take;
             self.push_ready_change(now);
             self.terminating_total = self.terminating_total.saturating_add(take);
-            insert_sorted(
-                &mut self.terminating,
-                (add(now, self.termination_delay), take),
-            );
+            let gone = add(now, self.termination_delay);
+            if self.termination_jitter <= TimeDelta::zero() {
+                insert_sorted(&mut self.terminating, (gone, take));
+            } else {
+                let max_ms = self.termination_jitter.num_milliseconds().max(0);
+                for _ in 0..take {
+                    let jitter = TimeDelta::milliseconds(self.rng.random_range(0..=max_ms));
+                    insert_sorted(&mut self.terminating, (add(gone, jitter), 1));
+                }
+            }
         }
     }
 
@@ -487,6 +503,7 @@ impl FakeNodeGroup {
             launch_delay: Duration::from_secs(60),
             launch_jitter: Duration::ZERO,
             termination_delay: Duration::from_secs(30),
+            termination_jitter: Duration::ZERO,
             capacity: None,
             bounds: None,
             replicas: 0,
@@ -533,6 +550,25 @@ impl FakeNodeGroup {
     /// nodes), in hours.
     pub fn node_hours(&self) -> f64 {
         self.settled().instance_seconds / 3600.0
+    }
+
+    /// Instance time billed so far, in seconds: every node from the
+    /// `set_replicas` call that asked for it until its termination
+    /// completes (launching, ready and terminating), integrated exactly.
+    pub fn node_seconds(&self) -> f64 {
+        self.settled().instance_seconds
+    }
+
+    /// Nodes billed now: launching, ready and terminating.
+    pub fn billed(&self) -> i32 {
+        self.settled().billed()
+    }
+
+    /// [`node_seconds`](Self::node_seconds) and [`billed`](Self::billed)
+    /// when the clock shows `now`, under one lock.
+    pub(crate) fn billing_at(&self, now: DateTime<Utc>) -> (f64, i32) {
+        let s = self.settled_at(now);
+        (s.instance_seconds, s.billed())
     }
 
     /// Integral of the ready count over `[from, to)` in node-seconds: the

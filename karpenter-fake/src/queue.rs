@@ -9,6 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use karpenter_core::provider::{ProviderResult, Queue};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Poisson};
 
 use crate::clock::{SimClock, seconds_between};
 use crate::node_group::FakeNodeGroup;
@@ -50,6 +53,7 @@ pub struct FakeQueueBuilder {
     bursts: Vec<(DateTime<Utc>, u64)>,
     consumers: Vec<(Consumers, f64)>,
     initial: u64,
+    poisson: Option<u64>,
 }
 
 impl fmt::Debug for FakeQueueBuilder {
@@ -129,6 +133,30 @@ impl FakeQueueBuilder {
         self
     }
 
+    /// Draws each step's rate arrivals from a Poisson distribution whose
+    /// mean is the rate times the step (instead of the mean itself, carried
+    /// over in fractions), from a generator seeded with `seed`. Bursts are
+    /// not affected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{TimeZone, Utc};
+    /// use karpenter_fake::{FakeQueue, SimClock};
+    ///
+    /// let clock = SimClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap());
+    /// let q = FakeQueue::builder("jobs").arrivals(|_| 2.0).poisson(7).build(&clock);
+    /// for _ in 0..100 {
+    ///     clock.advance(Duration::from_secs(15));
+    ///     q.advance();
+    /// }
+    /// // About 2 × 1500 = 3000, not exactly.
+    /// assert!((2700..3300).contains(&q.arrived()), "{}", q.arrived());
+    /// ```
+    pub fn poisson(mut self, seed: u64) -> Self {
+        self.poisson = Some(seed);
+        self
+    }
+
     /// Builds the queue on `clock`.
     pub fn build(mut self, clock: &SimClock) -> FakeQueue {
         let now = clock.now();
@@ -151,6 +179,9 @@ impl FakeQueueBuilder {
                 consume_carry: 0.0,
                 arrived: self.initial,
                 processed: 0,
+                waited_seconds: 0.0,
+                longest_wait_seconds: 0.0,
+                poisson: self.poisson.map(ChaCha8Rng::seed_from_u64),
             })),
         }
     }
@@ -168,6 +199,12 @@ struct QueueState {
     consume_carry: f64,
     arrived: u64,
     processed: u64,
+    /// Seconds waited by the processed messages, summed.
+    waited_seconds: f64,
+    /// The longest wait of a processed message, seconds.
+    longest_wait_seconds: f64,
+    /// The generator of Poisson arrivals, if they are noisy.
+    poisson: Option<ChaCha8Rng>,
 }
 
 impl QueueState {
@@ -183,20 +220,35 @@ impl QueueState {
         }
     }
 
-    fn pop(&mut self, mut n: u64) {
+    /// Removes the `n` oldest messages, processed at `at`.
+    fn pop(&mut self, mut n: u64, at: DateTime<Utc>) {
         while n > 0 {
             let Some(front) = self.messages.front_mut() else {
                 break;
             };
             let take = front.1.min(n);
+            let wait = seconds_between(front.0, at).max(0.0);
             front.1 -= take;
             n -= take;
             self.length -= take;
             self.processed += take;
+            self.waited_seconds += wait * take as f64;
+            self.longest_wait_seconds = self.longest_wait_seconds.max(wait);
             if front.1 == 0 {
                 self.messages.pop_front();
             }
         }
+    }
+
+    /// Seconds waited by every message up to `now`: the processed ones'
+    /// whole waits and the waiting ones' waits so far.
+    fn wait_seconds(&self, now: DateTime<Utc>) -> f64 {
+        self.waited_seconds
+            + self
+                .messages
+                .iter()
+                .map(|(at, n)| seconds_between(*at, now).max(0.0) * *n as f64)
+                .sum::<f64>()
     }
 
     /// Moves the queue to `to`: consumers work off the messages present at
@@ -233,11 +285,11 @@ impl QueueState {
         // Saturating float-to-int conversion; capacity is finite and >= 0.
         let can_take = whole as u64;
         if can_take >= self.length {
-            self.pop(self.length);
+            self.pop(self.length, to);
             // Idle consumers do not bank work for later.
             self.consume_carry = 0.0;
         } else {
-            self.pop(can_take);
+            self.pop(can_take, to);
             self.consume_carry = capacity - whole;
         }
     }
@@ -247,6 +299,16 @@ impl QueueState {
         if let Some(rate) = &self.arrivals {
             let r = rate(from);
             let r = if r.is_finite() && r > 0.0 { r } else { 0.0 };
+            if let Some(rng) = &mut self.poisson {
+                let mean = r * seconds_between(from, to);
+                let n = match Poisson::new(mean) {
+                    Ok(p) if mean > 0.0 => p.sample(rng),
+                    _ => 0.0,
+                };
+                // Saturating float-to-int conversion; n is finite and >= 0.
+                self.push(to, n as u64);
+                return;
+            }
             let expected = r * seconds_between(from, to) + self.arrival_carry;
             let whole = expected.floor();
             self.arrival_carry = expected - whole;
@@ -310,6 +372,7 @@ impl FakeQueue {
             bursts: Vec::new(),
             consumers: Vec::new(),
             initial: 0,
+            poisson: None,
         }
     }
 
@@ -386,6 +449,27 @@ impl FakeQueue {
     /// Messages processed so far.
     pub fn processed(&self) -> u64 {
         self.advanced().processed
+    }
+
+    /// Seconds waited by every message so far, summed: each processed
+    /// message from its arrival until the step that processed it, each
+    /// waiting one until now. It equals the integral of the queue's length
+    /// over time (message-seconds).
+    pub fn wait_seconds(&self) -> f64 {
+        let now = self.clock.now();
+        self.advanced().wait_seconds(now)
+    }
+
+    /// The longest any message has waited so far (processed, or still
+    /// waiting now), in seconds.
+    pub fn longest_wait_seconds(&self) -> f64 {
+        let now = self.clock.now();
+        let s = self.advanced();
+        let waiting = s
+            .messages
+            .front()
+            .map_or(0.0, |(at, _)| seconds_between(*at, now).max(0.0));
+        s.longest_wait_seconds.max(waiting)
     }
 }
 

@@ -252,10 +252,21 @@ impl SimulationBuilder {
                 plan.columns.iter().map(|c| c.column.clone()).collect(),
             )
         });
+        // The desired size before the first step: a change at the first
+        // step counts as a scale-up or down.
         let groups = plan
             .groups
             .iter()
-            .map(|g| GroupStats::new(g.key.clone(), g.fake))
+            .zip(runner.node_groups())
+            .map(|(g, sng)| {
+                let mut stats = GroupStats::new(g.key.clone(), g.fake);
+                stats.previous_desired = sng.spec.replicas.or_else(|| {
+                    g.fake
+                        .and_then(|f| self.node_groups.get(f))
+                        .map(FakeNodeGroup::desired)
+                });
+                stats
+            })
             .collect();
         let queues = self
             .queues
@@ -448,6 +459,13 @@ struct GroupStats {
     /// Node-seconds estimated from the sizes seen each step, for groups the
     /// fake does not serve (their billing is not visible).
     estimated_node_seconds: f64,
+    /// Most nodes billed at a step (launching, ready, terminating).
+    peak_billed: i32,
+    /// Steps at which the desired size went up, and down.
+    scale_ups: u64,
+    scale_downs: u64,
+    /// The desired size at the previous step.
+    previous_desired: Option<i32>,
 }
 
 impl GroupStats {
@@ -463,11 +481,31 @@ impl GroupStats {
             last_ready: 0,
             last_desired: 0,
             estimated_node_seconds: 0.0,
+            peak_billed: 0,
+            scale_ups: 0,
+            scale_downs: 0,
+            previous_desired: None,
         }
     }
 
-    fn record(&mut self, now: DateTime<Utc>, desired: i32, ready: i32, tick_seconds: f64) {
+    fn record(
+        &mut self,
+        now: DateTime<Utc>,
+        desired: i32,
+        ready: i32,
+        billed: Option<i32>,
+        tick_seconds: f64,
+    ) {
         self.estimated_node_seconds += f64::from(desired.max(ready)) * tick_seconds;
+        self.peak_billed = self
+            .peak_billed
+            .max(billed.unwrap_or_else(|| desired.max(ready)));
+        match self.previous_desired {
+            Some(p) if desired > p => self.scale_ups += 1,
+            Some(p) if desired < p => self.scale_downs += 1,
+            _ => {}
+        }
+        self.previous_desired = Some(desired);
         if ready > self.peak_ready || self.peak_ready_at.is_none() {
             self.peak_ready = ready;
             self.peak_ready_at = Some(now);
@@ -497,6 +535,9 @@ struct QueueStats {
 struct PodStats {
     peak_pending: usize,
     pending_pod_seconds: f64,
+    /// The previous step's instant and pending pods: each step's count
+    /// holds until the next step.
+    last: Option<(DateTime<Utc>, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -517,6 +558,19 @@ fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
 pub struct GroupSummary {
     /// `namespace/name` of the ScalableNodeGroup.
     pub node_group: String,
+    /// Node-seconds billed: every node from the request that launched it
+    /// until its termination completed (launching, ready and terminating),
+    /// integrated exactly by the fake. For node groups of other providers,
+    /// estimated as the larger of desired and ready at each step, times
+    /// the tick.
+    pub node_seconds: f64,
+    /// Most nodes billed (launching, ready or terminating) at a step, after
+    /// the step's decisions were applied.
+    pub peak_nodes: i32,
+    /// Steps at which the desired size (`spec.replicas`) went up.
+    pub scale_ups: u64,
+    /// Steps at which the desired size went down.
+    pub scale_downs: u64,
     /// Most nodes ready at once.
     pub peak_ready: i32,
     /// Time since the start when `peak_ready` was first reached.
@@ -543,8 +597,15 @@ pub struct QueueSummary {
     pub queue: String,
     /// Most messages waiting at once.
     pub peak_length: u64,
-    /// The oldest any message got while waiting.
+    /// The oldest any message got while waiting, as seen at the steps.
     pub longest_wait: Duration,
+    /// Seconds waited by every message, summed (message-seconds: the
+    /// integral of the queue's length over time); see
+    /// [`FakeQueue::wait_seconds`].
+    pub wait_seconds: f64,
+    /// The longest any message waited (processed or still waiting at the
+    /// end), in seconds.
+    pub longest_wait_seconds: f64,
     /// Messages that arrived.
     pub arrived: u64,
     /// Messages processed.
@@ -558,6 +619,9 @@ pub struct QueueSummary {
 pub struct PodSummary {
     /// Most pods pending (unschedulable) at once.
     pub peak_pending: usize,
+    /// Pod-seconds spent pending: the integral of the pending pods from
+    /// the first step to the last, each step's count holding until the next.
+    pub pending_pod_seconds: f64,
     /// Pod-hours spent pending.
     pub pending_pod_hours: f64,
     /// The longest any pod waited to be scheduled.
@@ -928,7 +992,8 @@ impl Simulation {
         for (j, g) in self.stats.groups.iter_mut().enumerate() {
             let ready = ready_of(j).unwrap_or(0);
             let desired = desired_of(j).unwrap_or(ready);
-            g.record(now, desired, ready, tick_seconds);
+            let billed = fake_of(j).map(|f| f.billing_at(now).1);
+            g.record(now, desired, ready, billed, tick_seconds);
         }
         for (q, stats) in self.queues.iter().zip(self.stats.queues.iter_mut()) {
             let (length, oldest) = q.length_and_oldest_age_at(now);
@@ -938,8 +1003,11 @@ impl Simulation {
         let pending = self.cluster.as_ref().map(FakeCluster::pending_pods);
         if let Some(p) = pending {
             self.stats.pods.peak_pending = self.stats.pods.peak_pending.max(p);
-            self.stats.pods.pending_pod_seconds +=
-                p as f64 * self.tick.num_milliseconds() as f64 / 1000.0;
+            if let Some((then, pending)) = self.stats.pods.last {
+                self.stats.pods.pending_pod_seconds +=
+                    pending as f64 * seconds_between(then, now).max(0.0);
+            }
+            self.stats.pods.last = Some((now, p));
         }
         self.stats.errors += report.errors.len() as u64;
         for e in &report.errors {
@@ -988,16 +1056,21 @@ impl Simulation {
             .map(|g| {
                 let fake = g.fake.and_then(|f| self.node_groups.get(f));
                 let still_waiting = g.waiting_since.map_or(Duration::ZERO, |s| elapsed(s, end));
+                let node_seconds =
+                    fake.map_or(g.estimated_node_seconds, FakeNodeGroup::node_seconds);
                 GroupSummary {
                     node_group: g.key.clone(),
+                    node_seconds,
+                    peak_nodes: g.peak_billed,
+                    scale_ups: g.scale_ups,
+                    scale_downs: g.scale_downs,
                     peak_ready: g.peak_ready,
                     peak_ready_after: g
                         .peak_ready_at
                         .map_or(Duration::ZERO, |t| elapsed(self.start, t)),
                     peak_desired: g.peak_desired,
                     time_to_capacity: g.longest_wait.max(still_waiting),
-                    node_hours: fake
-                        .map_or(g.estimated_node_seconds / 3600.0, FakeNodeGroup::node_hours),
+                    node_hours: node_seconds / 3600.0,
                     final_ready: g.last_ready,
                     final_desired: g.last_desired,
                 }
@@ -1011,6 +1084,8 @@ impl Simulation {
                 queue: s.id.clone(),
                 peak_length: s.peak_length,
                 longest_wait: s.longest_wait,
+                wait_seconds: q.wait_seconds(),
+                longest_wait_seconds: q.longest_wait_seconds(),
                 arrived: q.arrived(),
                 processed: q.processed(),
                 final_length: q.len(),
@@ -1018,6 +1093,7 @@ impl Simulation {
             .collect();
         let pods = self.cluster.as_ref().map(|c| PodSummary {
             peak_pending: self.stats.pods.peak_pending,
+            pending_pod_seconds: self.stats.pods.pending_pod_seconds,
             pending_pod_hours: self.stats.pods.pending_pod_seconds / 3600.0,
             longest_pending: c.longest_pending(),
         });

@@ -41,11 +41,19 @@
 //! exports every producer gauge and the controller's own metrics, which
 //! [`http`] serves on `/metrics` (see `docs/prometheus.md`); [`tls`]
 //! installs rustls's `ring` crypto provider.
+//!
+//! `karpenter simulate SCENARIO.yaml` ([`simulate`]) scores an
+//! autoscaling configuration on a workload scenario in simulated time,
+//! compares variants of it (`--variant NAME=PATCH.yaml`) and backtests it
+//! against recorded replicas; see `docs/simulate.md`.
+//!
+//! The controllers arrive with their own issue.
 
 pub mod crd;
 pub mod decide;
 pub mod http;
 pub mod prometheus;
+pub mod simulate;
 pub mod tls;
 
 /// The guide "Kubernetes: the custom resources" (`docs/kubernetes.md`),

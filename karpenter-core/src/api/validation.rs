@@ -24,9 +24,9 @@
 use std::fmt;
 
 use super::v1alpha1::{
-    API_VERSION, Behavior, CloudWatchMetricSource, HorizontalAutoscaler, Metric, MetricTarget,
-    MetricTargetType, MetricsProducer, ObjectMeta, Pattern, ScalableNodeGroup, ScalingRules,
-    ScheduleSpec,
+    API_VERSION, AlgorithmSpec, AlgorithmType, Behavior, CloudWatchMetricSource, Fallback,
+    HorizontalAutoscaler, Metric, MetricTarget, MetricTargetType, MetricsProducer, ObjectMeta,
+    Pattern, ScalableNodeGroup, ScalingRules, ScheduleSpec,
 };
 use super::{Quantity, clip};
 
@@ -155,6 +155,12 @@ impl HorizontalAutoscaler {
 
         if let Some(behavior) = &spec.behavior {
             check_behavior(&mut errs, behavior);
+        }
+        if let Some(algorithm) = &spec.algorithm {
+            check_algorithm(&mut errs, algorithm);
+        }
+        if let Some(fallback) = &spec.fallback {
+            check_fallback(&mut errs, fallback);
         }
         errs.into_result()
     }
@@ -555,6 +561,89 @@ fn check_scaling_rules(errs: &mut ValidationErrors, path: &str, rules: &ScalingR
         errs.push(
             format!("{path}.tolerance"),
             format!("must be >= 0, got {}", clip(&t.to_string())),
+        );
+    }
+}
+
+fn check_algorithm(errs: &mut ValidationErrors, algorithm: &AlgorithmSpec) {
+    let path = "spec.algorithm";
+    let Some(pid) = &algorithm.pid else {
+        return;
+    };
+    if algorithm.type_ != AlgorithmType::Pid {
+        errs.push(
+            format!("{path}.pid"),
+            format!(
+                "is only allowed with type PID; set type: PID, or remove pid to use {}",
+                algorithm.type_.as_str()
+            ),
+        );
+        return;
+    }
+    let path = format!("{path}.pid");
+    let at_least_zero = [
+        ("kp", &pid.kp),
+        ("ki", &pid.ki),
+        ("kd", &pid.kd),
+        ("integralLimit", &pid.integral_limit),
+    ];
+    for (field, value) in at_least_zero {
+        if let Some(q) = value
+            && q.is_negative()
+        {
+            errs.push(
+                format!("{path}.{field}"),
+                format!("must be >= 0, got {}", clip(&q.to_string())),
+            );
+        }
+    }
+    if let Some(q) = &pid.max_output
+        && !q.is_positive()
+    {
+        errs.push(
+            format!("{path}.maxOutput"),
+            format!(
+                "must be > 0 (the most one decision may add, as a multiple of the ready count), got {}",
+                clip(&q.to_string())
+            ),
+        );
+    }
+    if let Some(q) = &pid.min_output {
+        let v = q.as_f64();
+        if !(-1.0..0.0).contains(&v) {
+            errs.push(
+                format!("{path}.minOutput"),
+                format!(
+                    "must be >= -1 and < 0 (-1 allows scaling to zero, -0.5 at most halves the ready count), got {}",
+                    clip(&q.to_string())
+                ),
+            );
+        }
+    }
+    if let Some(g) = pid.max_gap_seconds
+        && g < 1
+    {
+        errs.push(
+            format!("{path}.maxGapSeconds"),
+            format!("must be >= 1, got {g}"),
+        );
+    }
+}
+
+fn check_fallback(errs: &mut ValidationErrors, fallback: &Fallback) {
+    if fallback.failure_threshold < 1 {
+        errs.push(
+            "spec.fallback.failureThreshold",
+            format!(
+                "must be >= 1 (consecutive decisions in which every metric failed), got {}",
+                fallback.failure_threshold
+            ),
+        );
+    }
+    if fallback.replicas < 0 {
+        errs.push(
+            "spec.fallback.replicas",
+            format!("must be >= 0, got {}", fallback.replicas),
         );
     }
 }

@@ -4,7 +4,9 @@ use std::fmt;
 
 use super::algorithm::Rule;
 use super::behavior::Direction;
-use crate::api::v1alpha1::{MetricTargetType, ScalingPolicySelect, ScalingPolicyType};
+use crate::api::v1alpha1::{
+    FallbackBehavior, MetricTargetType, ScalingPolicySelect, ScalingPolicyType,
+};
 
 /// One step of a decision. `Display` renders it as a sentence.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +102,23 @@ pub enum Step {
         proposal: i32,
         /// The current count, kept.
         current: i32,
+    },
+    /// Every metric failed `threshold` consecutive times: `spec.fallback`
+    /// gives the recommendation, which then goes through stabilization,
+    /// the policies and the clamp like any other.
+    Fallback {
+        /// Consecutive decisions in which every metric failed, this one included.
+        failed_reads: u32,
+        /// `fallback.failureThreshold`.
+        threshold: u32,
+        /// `fallback.behavior`.
+        behavior: FallbackBehavior,
+        /// `fallback.replicas`.
+        replicas: i32,
+        /// The current count.
+        current: i32,
+        /// The resulting recommendation.
+        recommendation: i32,
     },
     /// Stabilization windows.
     Stabilization {
@@ -217,6 +236,11 @@ impl fmt::Display for Step {
             Self::PartialReadNoScaleDown { proposal, current } => write!(
                 f,
                 "some metrics failed and the others recommend {proposal} < current {current}: a partial read never scales down, keeping {current}"
+            ),
+            Self::Fallback { failed_reads, threshold, behavior, replicas, current, recommendation } => write!(
+                f,
+                "fallback: no metric could be read in {failed_reads} consecutive decisions (failureThreshold {threshold}): {} of fallback.replicas {replicas} and current {current} recommends {recommendation}",
+                behavior.as_str()
             ),
             Self::Stabilization { desired, up_recommendation, down_recommendation, up_window, down_window, stabilized } => {
                 if stabilized == desired {

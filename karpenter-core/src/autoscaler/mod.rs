@@ -57,7 +57,8 @@ pub use explain::Step;
 pub use pid::{Pid, PidGains};
 
 use crate::api::v1alpha1::{
-    AlgorithmState, Condition, ConditionStatus, HorizontalAutoscalerSpec, ScalingHistory,
+    AlgorithmState, AlgorithmType, Condition, ConditionStatus, Fallback, HorizontalAutoscalerSpec,
+    ScalingHistory,
 };
 
 /// Condition types and reasons, as the Kubernetes HPA spells them.
@@ -99,6 +100,16 @@ pub mod reasons {
     pub const SCALE_UP_LIMIT: &str = "ScaleUpLimit";
     /// Limited by a scale-down policy.
     pub const SCALE_DOWN_LIMIT: &str = "ScaleDownLimit";
+
+    /// Condition (only with `spec.fallback`): whether the fallback count
+    /// replaces the metrics' recommendation.
+    pub const FALLBACK: &str = "Fallback";
+    /// Every metric failed `failureThreshold` consecutive times: the
+    /// fallback count is used.
+    pub const FALLBACK_ACTIVE: &str = "FallbackActive";
+    /// Some metric could be read (or the failures have not reached the
+    /// threshold yet): no fallback.
+    pub const FALLBACK_INACTIVE: &str = "FallbackInactive";
 }
 
 /// One reading of one metric.
@@ -277,9 +288,10 @@ pub struct Autoscaler<A: Algorithm = Proportional> {
     algorithm: A,
 }
 
-/// Decides with the [`Proportional`] (Kubernetes HPA) algorithm.
+/// Decides with the algorithm `spec.algorithm` selects ([`Proportional`],
+/// the Kubernetes HPA rules, when it is omitted; see [`SpecAlgorithm`]).
 pub fn decide(input: &DecisionInput<'_>) -> Decision {
-    Autoscaler::new(Proportional).decide(input)
+    Autoscaler::new(SpecAlgorithm::of(input.spec)).decide(input)
 }
 
 /// [`decide`] for callers that decide in a loop, such as the
@@ -287,7 +299,67 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 /// copied, and the decision is written into `out`, reusing its storage.
 /// See [`Autoscaler::decide_into`].
 pub fn decide_into(input: &DecisionInput<'_>, history: Option<ScalingHistory>, out: &mut Decision) {
-    Autoscaler::new(Proportional).decide_into(input, history, out);
+    Autoscaler::new(SpecAlgorithm::of(input.spec)).decide_into(input, history, out);
+}
+
+/// The algorithm a spec's `algorithm` field selects: [`Proportional`] when
+/// it is omitted or `type: Proportional`, [`Pid`] with the gains of
+/// `algorithm.pid` (each omitted gain at its default) for `type: PID`.
+///
+/// ```
+/// use karpenter_core::api::v1alpha1::HorizontalAutoscalerSpec;
+/// use karpenter_core::autoscaler::{Algorithm, SpecAlgorithm};
+///
+/// let spec: HorizontalAutoscalerSpec = serde_json::from_value(serde_json::json!({
+///     "scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "ng"}, "maxReplicas": 10,
+///     "metrics": [{"prometheus": {"query": "q", "target": {"type": "Value", "value": 1}}}],
+///     "algorithm": {"type": "PID", "pid": {"kp": 1}}
+/// })).unwrap();
+/// let algorithm = SpecAlgorithm::of(&spec);
+/// assert_eq!(algorithm.name(), "PID");
+/// assert!(algorithm.is_stateful());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SpecAlgorithm {
+    /// The Kubernetes HPA rules.
+    Proportional(Proportional),
+    /// A PID controller.
+    Pid(Pid),
+}
+
+impl SpecAlgorithm {
+    /// The algorithm `spec.algorithm` selects.
+    pub fn of(spec: &HorizontalAutoscalerSpec) -> Self {
+        match &spec.algorithm {
+            Some(a) if a.type_ == AlgorithmType::Pid => {
+                Self::Pid(Pid::new(PidGains::from_spec(a.pid.as_ref())))
+            }
+            _ => Self::Proportional(Proportional),
+        }
+    }
+}
+
+impl Algorithm for SpecAlgorithm {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Proportional(a) => a.name(),
+            Self::Pid(a) => a.name(),
+        }
+    }
+
+    fn is_stateful(&self) -> bool {
+        match self {
+            Self::Proportional(a) => a.is_stateful(),
+            Self::Pid(a) => a.is_stateful(),
+        }
+    }
+
+    fn recommend(&self, ctx: &MetricContext, state: &mut AlgorithmState) -> AlgorithmOutput {
+        match self {
+            Self::Proportional(a) => a.recommend(ctx, state),
+            Self::Pid(a) => a.recommend(ctx, state),
+        }
+    }
 }
 
 impl<A: Algorithm> Autoscaler<A> {
@@ -449,7 +521,7 @@ impl<A: Algorithm> Autoscaler<A> {
             });
             desired
         } else {
-            match self.recommend(
+            let recommendation = self.recommend(
                 input,
                 min,
                 max,
@@ -457,7 +529,17 @@ impl<A: Algorithm> Autoscaler<A> {
                 &mut history,
                 &mut explanation,
                 decision,
-            ) {
+            );
+            let fallback = match &spec.fallback {
+                Some(f) => {
+                    fallback_step(f, &decision.metrics, &mut history, current, &mut conditions)
+                }
+                None => {
+                    history.failed_reads = 0;
+                    None
+                }
+            };
+            match recommendation {
                 Err((reason, message)) => {
                     set(
                         &mut conditions,
@@ -468,7 +550,22 @@ impl<A: Algorithm> Autoscaler<A> {
                             "the autoscaler was unable to compute the replica count: {message}"
                         ),
                     );
-                    current
+                    match fallback {
+                        Some((step, replicas)) => {
+                            explanation.push(step);
+                            normalize(
+                                &behavior,
+                                &mut history,
+                                current,
+                                replicas,
+                                (min, max),
+                                now,
+                                (&mut able, &mut conditions),
+                                &mut explanation,
+                            )
+                        }
+                        None => current,
+                    }
                 }
                 Ok((proposal, winner)) => {
                     set(
@@ -693,6 +790,69 @@ impl<A: Algorithm> Autoscaler<A> {
             }
         }
     }
+}
+
+/// Counts the decisions in which every metric failed and sets the
+/// `Fallback` condition (`docs/decisions.md`, "Fallback"). Returns the
+/// fallback step and its recommendation when the fallback applies to this
+/// decision.
+fn fallback_step(
+    fallback: &Fallback,
+    metrics: &[MetricOutcome],
+    history: &mut ScalingHistory,
+    current: i32,
+    conditions: &mut Vec<Condition>,
+) -> Option<(Step, i32)> {
+    let all_failed = !metrics.is_empty()
+        && metrics
+            .iter()
+            .all(|m| matches!(m, MetricOutcome::Error { .. }));
+    history.failed_reads = if all_failed {
+        history.failed_reads.saturating_add(1)
+    } else {
+        0
+    };
+    let threshold = u32::try_from(fallback.failure_threshold.max(1)).unwrap_or(1);
+    let failed = history.failed_reads;
+    if failed < threshold {
+        let message = if failed == 0 {
+            "a metric was read: no fallback".to_string()
+        } else {
+            format!(
+                "no metric could be read in {failed} consecutive decision(s); the fallback applies from {threshold}"
+            )
+        };
+        set(
+            conditions,
+            reasons::FALLBACK,
+            false,
+            reasons::FALLBACK_INACTIVE,
+            message,
+        );
+        return None;
+    }
+    let behavior = fallback.behavior.unwrap_or_default();
+    let recommendation = behavior.replicas(fallback.replicas.max(0), current);
+    set(
+        conditions,
+        reasons::FALLBACK,
+        true,
+        reasons::FALLBACK_ACTIVE,
+        format!(
+            "no metric could be read in {failed} consecutive decisions (failureThreshold {threshold}): recommending {recommendation} ({} of fallback.replicas {} and current {current}) until a metric is read",
+            behavior.as_str(),
+            fallback.replicas
+        ),
+    );
+    let step = Step::Fallback {
+        failed_reads: failed,
+        threshold,
+        behavior,
+        replicas: fallback.replicas,
+        current,
+        recommendation,
+    };
+    Some((step, recommendation))
 }
 
 /// Stabilization, rate limits and clamping (`docs/decisions.md`, "Behavior").

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::algorithm::{Algorithm, AlgorithmOutput, MetricContext, Rule, ceil_replicas};
-use crate::api::v1alpha1::{AlgorithmState, MetricTargetType};
+use crate::api::Quantity;
+use crate::api::v1alpha1::{AlgorithmState, MetricTargetType, PidSpec};
 
 /// Gains and limits of [`Pid`].
 ///
@@ -25,9 +26,13 @@ pub struct PidGains {
     pub kd: f64,
     /// Anti-windup: `|ki·∫e dt|` never exceeds this. Default 0.5.
     pub integral_limit: f64,
-    /// Output clamping: `u` stays within `[-1, max_output]`, so one decision
-    /// never recommends more than `(1 + max_output)×` the ready count.
-    /// Default 9 (10×).
+    /// Output clamping, lower limit: `u` never goes below it, so one
+    /// decision never recommends fewer than `(1 + min_output)×` the ready
+    /// count. Default -1 (no limit: down to zero). Values below -1 count as -1.
+    pub min_output: f64,
+    /// Output clamping, upper limit: `u` stays within `[min_output,
+    /// max_output]`, so one decision never recommends more than
+    /// `(1 + max_output)×` the ready count. Default 9 (10×).
     pub max_output: f64,
     /// Samples further apart than this (seconds) reset the integral and
     /// derivative terms (the controller was not running). Default 600.
@@ -41,8 +46,39 @@ impl Default for PidGains {
             ki: 0.002,
             kd: 0.0,
             integral_limit: 0.5,
+            min_output: -1.0,
             max_output: 9.0,
             max_gap_seconds: 600.0,
+        }
+    }
+}
+
+impl PidGains {
+    /// The gains a manifest's `spec.algorithm.pid` asks for: each field
+    /// given replaces its default.
+    ///
+    /// ```
+    /// use karpenter_core::api::v1alpha1::PidSpec;
+    /// use karpenter_core::autoscaler::PidGains;
+    ///
+    /// let spec: PidSpec = serde_json::from_value(serde_json::json!({"kp": 1, "maxOutput": "2"})).unwrap();
+    /// let g = PidGains::from_spec(Some(&spec));
+    /// assert_eq!((g.kp, g.ki, g.max_output), (1.0, 0.002, 2.0));
+    /// ```
+    pub fn from_spec(spec: Option<&PidSpec>) -> Self {
+        let d = Self::default();
+        let Some(s) = spec else {
+            return d;
+        };
+        let f = |q: &Option<Quantity>, default: f64| q.as_ref().map_or(default, Quantity::as_f64);
+        Self {
+            kp: f(&s.kp, d.kp),
+            ki: f(&s.ki, d.ki),
+            kd: f(&s.kd, d.kd),
+            integral_limit: f(&s.integral_limit, d.integral_limit),
+            min_output: f(&s.min_output, d.min_output),
+            max_output: f(&s.max_output, d.max_output),
+            max_gap_seconds: s.max_gap_seconds.map_or(d.max_gap_seconds, f64::from),
         }
     }
 }
@@ -157,13 +193,17 @@ impl Algorithm for Pid {
         } else {
             (g.kp * e, 1.0)
         };
-        let multiplier = (ratio_term + offset + g.ki * integral + g.kd * derivative)
-            .max(0.0)
-            .min(1.0 + g.max_output);
+        // `max`/`min` rather than `clamp` (see above); the lower limit is
+        // never below 0 replicas.
+        let low = (1.0 + g.min_output).max(0.0);
+        let high = 1.0 + g.max_output;
+        let unclamped = ratio_term + offset + g.ki * integral + g.kd * derivative;
+        let multiplier = unclamped.max(low).min(high);
         let replicas = ceil_replicas(f64::from(ready) * multiplier);
-        // Anti-windup: do not accumulate while pinned at a bound in e's direction.
-        let pinned =
-            (e > 0.0 && replicas >= ctx.max_replicas) || (e < 0.0 && replicas <= ctx.min_replicas);
+        // Anti-windup: do not accumulate while the output is limited, or the
+        // recommendation pinned at minReplicas or maxReplicas, in e's direction.
+        let pinned = (e > 0.0 && (replicas >= ctx.max_replicas || unclamped > high))
+            || (e < 0.0 && (replicas <= ctx.min_replicas || unclamped < low));
         if !pinned {
             state.integral = integral;
         }

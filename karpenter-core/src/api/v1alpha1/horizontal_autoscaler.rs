@@ -78,6 +78,165 @@ pub struct HorizontalAutoscalerSpec {
     /// direction. Omitted means the HPA defaults (see [`Behavior`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<Behavior>,
+    /// How each metric's reading becomes a recommendation. Omitted means
+    /// `Proportional` (the Kubernetes HPA rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<AlgorithmSpec>,
+    /// What to do when no metric can be read for a while. Omitted means
+    /// nothing changes while every metric is unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+}
+
+/// Selects the per-metric algorithm of a [`HorizontalAutoscaler`].
+///
+/// ```
+/// use karpenter_core::api::v1alpha1::{AlgorithmSpec, AlgorithmType};
+///
+/// let a: AlgorithmSpec = serde_json::from_value(serde_json::json!({
+///     "type": "PID",
+///     "pid": {"kp": "0.8", "ki": "0.002", "integralLimit": "0.5", "maxOutput": 9}
+/// })).unwrap();
+/// assert_eq!(a.type_, AlgorithmType::Pid);
+/// assert_eq!(a.pid.unwrap().ki.unwrap().as_f64(), 0.002);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlgorithmSpec {
+    /// `Proportional` (default) or `PID`.
+    #[serde(rename = "type")]
+    pub type_: AlgorithmType,
+    /// The PID controller's gains and limits; only with `type: PID`. An
+    /// omitted field takes its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<PidSpec>,
+}
+
+/// The per-metric algorithm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum AlgorithmType {
+    /// The Kubernetes HPA rules: `ceil(ratio × ready)` or `ceil(total / target)`.
+    #[default]
+    Proportional,
+    /// A proportional-integral-derivative controller on the usage ratio.
+    #[serde(rename = "PID")]
+    Pid,
+}
+
+impl AlgorithmType {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proportional => "Proportional",
+            Self::Pid => "PID",
+        }
+    }
+}
+
+/// Gains and limits of the `PID` algorithm. With the error
+/// `e = usage ratio − 1`, the output is `u = kp·e + ki·∫e dt + kd·de/dt`,
+/// clamped to `[minOutput, maxOutput]`, and the recommendation is
+/// `ceil(ready × (1 + u))`. Every field is optional; the defaults are
+/// those of `karpenter_core::autoscaler::PidGains`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PidSpec {
+    /// Proportional gain, >= 0 (default 0.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kp: Option<Quantity>,
+    /// Integral gain per second, >= 0 (default 0.002).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ki: Option<Quantity>,
+    /// Derivative gain in seconds, >= 0 (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kd: Option<Quantity>,
+    /// Anti-windup: `|ki·∫e dt|` never exceeds this, >= 0 (default 0.5).
+    /// The integral also stops growing while the recommendation is pinned
+    /// at `minReplicas` or `maxReplicas` in the error's direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integral_limit: Option<Quantity>,
+    /// Lower output limit, in `[-1, 0)` (default -1): one decision never
+    /// recommends less than `(1 + minOutput)×` the ready count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_output: Option<Quantity>,
+    /// Upper output limit, > 0 (default 9): one decision never recommends
+    /// more than `(1 + maxOutput)×` the ready count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<Quantity>,
+    /// Readings further apart than this many seconds restart the integral
+    /// and derivative terms, >= 1 (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gap_seconds: Option<i32>,
+}
+
+/// What to do when no metric can be read, in the manner of KEDA's
+/// `fallback`: after `failureThreshold` consecutive decisions in which every
+/// metric failed, the autoscaler recommends a count from `replicas` and
+/// `behavior`; the first decision that reads any metric ends it.
+///
+/// ```
+/// use karpenter_core::api::v1alpha1::{Fallback, FallbackBehavior};
+///
+/// let f: Fallback = serde_json::from_value(serde_json::json!({
+///     "failureThreshold": 3, "replicas": 6
+/// })).unwrap();
+/// assert_eq!(f.behavior, None); // currentReplicasIfHigher
+/// assert_eq!(FallbackBehavior::default().replicas(6, 4), 6);
+/// assert_eq!(FallbackBehavior::default().replicas(6, 9), 9); // never down
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fallback {
+    /// Consecutive decisions in which every metric failed before the
+    /// fallback applies; >= 1.
+    pub failure_threshold: i32,
+    /// The fallback replica count; >= 0.
+    pub replicas: i32,
+    /// How `replicas` combines with the current count. Omitted means
+    /// `currentReplicasIfHigher`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<FallbackBehavior>,
+}
+
+/// How a [`Fallback`]'s replicas combine with the current count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FallbackBehavior {
+    /// `max(current, replicas)`: the fallback only ever adds nodes (the default).
+    #[default]
+    CurrentReplicasIfHigher,
+    /// `replicas`, whatever the current count: may scale down without
+    /// being able to read a metric.
+    Static,
+    /// `min(current, replicas)`: the fallback only ever removes nodes,
+    /// without being able to read a metric.
+    CurrentReplicasIfLower,
+}
+
+impl FallbackBehavior {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CurrentReplicasIfHigher => "currentReplicasIfHigher",
+            Self::Static => "static",
+            Self::CurrentReplicasIfLower => "currentReplicasIfLower",
+        }
+    }
+
+    /// The recommendation for a fallback of `replicas` with `current` replicas.
+    pub fn replicas(self, replicas: i32, current: i32) -> i32 {
+        match self {
+            Self::CurrentReplicasIfHigher => replicas.max(current),
+            Self::Static => replicas,
+            Self::CurrentReplicasIfLower => replicas.min(current),
+        }
+    }
+
+    /// Whether this behavior may recommend fewer replicas than current
+    /// (scaling down without a readable metric).
+    pub fn may_scale_down(self) -> bool {
+        !matches!(self, Self::CurrentReplicasIfHigher)
+    }
 }
 
 /// Identifies the object to scale.
@@ -464,6 +623,14 @@ pub struct ScalingHistory {
     /// State kept by stateful algorithms (e.g. PID), one entry per metric.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub algorithm_state: Vec<AlgorithmState>,
+    /// Consecutive decisions in which every metric failed, counted only
+    /// when `spec.fallback` is set (0 otherwise, and not written).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_reads: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One recommendation at one instant.
