@@ -59,6 +59,15 @@ pub(crate) fn make_structural(node: &mut Value) {
     if let Some(Value::String(d)) = obj.get_mut("description") {
         *d = clean_description(d);
     }
+    if let Some(Value::String(format)) = obj.get_mut("format") {
+        // schemars names Rust's integer widths; the API server knows only
+        // int32 and int64 (schemars already sets `minimum: 0` on unsigned).
+        match format.as_str() {
+            "int8" | "int16" | "uint8" | "uint16" => *format = "int32".to_string(),
+            "uint32" | "uint64" | "uint" => *format = "int64".to_string(),
+            _ => {}
+        }
+    }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(Value::Array(branches)) = obj.get_mut(key) {
             branches.iter_mut().for_each(make_structural);
