@@ -161,25 +161,33 @@ impl EksNodeGroup {
         let Some(tracked) = self.tracked().clone() else {
             return Ok(None);
         };
-        let out = self
+        let answer = self
             .eks
             .describe_update()
             .name(&self.cluster)
             .nodegroup_name(&self.nodegroup)
             .update_id(&tracked.id)
             .send()
-            .await
-            .map_err(|e| map_sdk_error(e, &self.object, "DescribeUpdate", "eks"))?;
-        match out.update().and_then(|u| u.status()) {
-            Some(UpdateStatus::InProgress) => Ok(Some(tracked)),
-            _ => {
-                let mut slot = self.tracked();
-                if slot.as_ref() == Some(&tracked) {
-                    *slot = None;
-                }
-                Ok(None)
+            .await;
+        let status = match answer {
+            Ok(out) => out.update().and_then(|u| u.status()).cloned(),
+            // EKS no longer knows the update: there is nothing to wait for.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                None
             }
+            Err(e) => return Err(map_sdk_error(e, &self.object, "DescribeUpdate", "eks")),
+        };
+        if status == Some(UpdateStatus::InProgress) {
+            return Ok(Some(tracked));
         }
+        let mut slot = self.tracked();
+        if slot.as_ref() == Some(&tracked) {
+            *slot = None;
+        }
+        Ok(None)
     }
 
     fn scaling(&self, ng: &Nodegroup) -> ProviderResult<(ReplicaBounds, i32)> {

@@ -23,15 +23,17 @@ use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoSc
 use aws_sdk_autoscaling::types::{Instance, LaunchTemplateSpecification, LifecycleState};
 use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
 use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
+use aws_sdk_eks::operation::describe_update::DescribeUpdateError;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::update_nodegroup_config::UpdateNodegroupConfigOutput;
+use aws_sdk_eks::types::error::ResourceNotFoundException;
 use aws_sdk_eks::types::{
     AutoScalingGroup as EksAsg, Nodegroup, NodegroupResources, NodegroupScalingConfig,
     NodegroupStatus, Taint as EksTaint, TaintEffect as EksTaintEffect, Update, UpdateStatus,
     VpcConfigRequest,
 };
 use aws_sdk_sqs::config::Credentials;
-use aws_smithy_mocks::{RuleMode, mock};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock};
 use common::{ACCOUNT, Fault, Faults, Moto, REGION};
 use karpenter_aws::{AwsProvider, EKS_TYPE, EksNodeGroup, InstanceTypeCache};
 use karpenter_core::api::v1alpha1::ScalableNodeGroupSpec;
@@ -349,7 +351,8 @@ async fn writes_templates_ids_and_errors() {
 struct World {
     status: NodegroupStatus,
     desired: i32,
-    update: UpdateStatus,
+    /// `None`: EKS no longer knows the update (ResourceNotFoundException).
+    update: Option<UpdateStatus>,
     in_service: usize,
 }
 
@@ -392,11 +395,17 @@ fn mocked(world: &Arc<Mutex<World>>) -> (EksNodeGroup, aws_smithy_mocks::Rule) {
     let w = world.clone();
     let describe_update = mock!(aws_sdk_eks::Client::describe_update)
         .match_requests(|req| req.update_id() == Some("u-1") && req.name() == Some(CLUSTER))
-        .then_output(move || {
-            let status = w.lock().unwrap().update.clone();
-            DescribeUpdateOutput::builder()
-                .update(Update::builder().id("u-1").status(status).build())
-                .build()
+        .then_compute_response(move |_| match w.lock().unwrap().update.clone() {
+            Some(status) => MockResponse::Output(
+                DescribeUpdateOutput::builder()
+                    .update(Update::builder().id("u-1").status(status).build())
+                    .build(),
+            ),
+            None => MockResponse::Error(DescribeUpdateError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("No update found for ID: u-1")
+                    .build(),
+            )),
         });
     let w = world.clone();
     let asgs =
@@ -474,7 +483,7 @@ async fn an_update_in_progress_is_tracked_and_not_stacked() {
     let world = Arc::new(Mutex::new(World {
         status: NodegroupStatus::Active,
         desired: 2,
-        update: UpdateStatus::InProgress,
+        update: Some(UpdateStatus::InProgress),
         in_service: 2,
     }));
     let (g, update_rule) = mocked(&world);
@@ -516,7 +525,7 @@ async fn an_update_in_progress_is_tracked_and_not_stacked() {
     // The update completes and the nodes join.
     {
         let mut w = world.lock().unwrap();
-        w.update = UpdateStatus::Successful;
+        w.update = Some(UpdateStatus::Successful);
         w.desired = 4;
         w.in_service = 4;
     }
@@ -524,6 +533,17 @@ async fn an_update_in_progress_is_tracked_and_not_stacked() {
     assert!(s.stabilized, "{s:?}");
     g.set_replicas(6).await.unwrap();
     assert_eq!(update_rule.num_calls(), 2);
+
+    // An update EKS no longer knows (ResourceNotFoundException from
+    // DescribeUpdate) is not waited for forever.
+    world.lock().unwrap().update = None;
+    let r = g.replicas().await.unwrap();
+    assert_eq!(
+        r.desired, 4,
+        "DescribeNodegroup's size, the update being gone"
+    );
+    g.set_replicas(8).await.unwrap();
+    assert_eq!(update_rule.num_calls(), 3);
 }
 
 #[tokio::test]
@@ -533,7 +553,7 @@ async fn an_updating_node_group_is_not_stable_and_not_updated() {
     let world = Arc::new(Mutex::new(World {
         status: NodegroupStatus::Updating,
         desired: 3,
-        update: UpdateStatus::InProgress,
+        update: Some(UpdateStatus::InProgress),
         in_service: 3,
     }));
     let (g, update_rule) = mocked(&world);
