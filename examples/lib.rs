@@ -13,6 +13,10 @@
 //! cargo run -p karpenter-examples --example sim_scale
 //! ```
 //!
+//! With the `aws` feature, `aws_queue_autoscaling` runs a shortened queue
+//! scenario in real time against a local AWS emulator (`moto_server`) with
+//! the real AWS providers; see the README.
+//!
 //! This library holds what they share: where outputs go and how dates are
 //! written. The summary they print is
 //! [`karpenter_fake::summary::Summary`], usable from any program.

@@ -207,6 +207,50 @@ impl NodeTemplate {
     }
 }
 
+/// Where one instance of a node group is in its life, as the cloud sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceLifecycle {
+    /// Being launched; not serving yet (EC2 Auto Scaling `Pending`,
+    /// `Pending:Wait`, `Pending:Proceed`).
+    Launching,
+    /// Running and healthy as far as the cloud knows. The Kubernetes node
+    /// on it may still not be `Ready`: a controller refines this with node
+    /// readiness.
+    Running,
+    /// Running but failing the cloud's health checks.
+    Unhealthy,
+    /// Being removed (EC2 Auto Scaling `Terminating*`, `Terminated`).
+    Terminating,
+    /// Anything else the cloud reports (e.g. `Standby`, `Detaching`, warm
+    /// pool states): neither serving nor on its way in or out.
+    Other,
+}
+
+/// One instance of a node group: the node it becomes and where it is in
+/// its life.
+///
+/// ```
+/// use karpenter_core::provider::{InstanceLifecycle, NodeGroupInstance};
+///
+/// let i = NodeGroupInstance {
+///     provider_id: "aws:///us-west-2a/i-0abc".into(),
+///     lifecycle: InstanceLifecycle::Running,
+///     state: "InService/Healthy".into(),
+/// };
+/// assert!(i.provider_id.ends_with("i-0abc"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeGroupInstance {
+    /// The id its Kubernetes node carries in `spec.providerID`, e.g.
+    /// `aws:///us-west-2a/i-0abc`.
+    pub provider_id: String,
+    /// Where it is in its life.
+    pub lifecycle: InstanceLifecycle,
+    /// The cloud's own words for its state, e.g. `InService/Healthy` or
+    /// `Pending:Wait/Healthy`, for messages.
+    pub state: String,
+}
+
 /// A group of nodes whose size can be set.
 ///
 /// # Contract
@@ -225,8 +269,10 @@ impl NodeTemplate {
 ///   lag `desired` for as long as nodes take to launch.
 /// - [`stabilized`](Self::stabilized) is `false` (with a message saying
 ///   what is in flight) while nodes launch or terminate, `true` otherwise.
-/// - [`bounds`](Self::bounds) and [`template`](Self::template) are
-///   optional: the defaults answer `None`.
+/// - [`bounds`](Self::bounds), [`template`](Self::template) and
+///   [`instances`](Self::instances) are optional: the defaults answer
+///   `None`. When `instances` answers, its `Running` instances are the ones
+///   `replicas().ready` counts.
 /// - Errors carry a [`ProviderErrorKind`]: throttling, timeouts, 5xx and
 ///   insufficient capacity are retryable; not found, invalid id, access
 ///   denied and out of bounds are not. Messages name the group.
@@ -251,6 +297,13 @@ pub trait NodeGroup: Send + Sync {
     /// The node a scale-up would add, if the provider knows it (needed to
     /// scale from zero on pending pods). Default: `None`.
     async fn template(&self) -> ProviderResult<Option<NodeTemplate>> {
+        Ok(None)
+    }
+    /// The group's instances with their provider ids (as Kubernetes nodes
+    /// carry them in `spec.providerID`) and lifecycle, if the provider can
+    /// list them, so a Kubernetes controller can refine `ready` with node
+    /// readiness. Default: `None` (the provider cannot list them).
+    async fn instances(&self) -> ProviderResult<Option<Vec<NodeGroupInstance>>> {
         Ok(None)
     }
 }
@@ -458,6 +511,16 @@ fn built_or<H: ?Sized>(
     Ok(handle)
 }
 
+/// What a queue handle is kept under: its id, and whether it counts
+/// in-flight messages (two producers may read one queue both ways).
+fn queue_key(spec: &QueueSpec) -> String {
+    if spec.include_in_flight {
+        format!("{} (includeInFlight)", spec.id)
+    } else {
+        spec.id.clone()
+    }
+}
+
 /// How the registry wraps every handle it builds: the clock that backoff and
 /// timeouts wait on, the retry policy, and the per-call timeout.
 #[derive(Clone)]
@@ -598,7 +661,7 @@ impl ProviderRegistry {
     /// deleted or its queue changes).
     pub fn forget_queue(&self, spec: &QueueSpec) {
         if let Some(by_id) = self.built().queues.get_mut(&spec.type_) {
-            by_id.remove(&spec.id);
+            by_id.remove(&queue_key(spec));
         }
     }
 
@@ -683,12 +746,17 @@ impl ProviderRegistry {
     /// Validated and built on first use, then kept for its type and id (see
     /// [`forget_queue`](Self::forget_queue)).
     pub fn queue(&self, spec: &QueueSpec) -> ProviderResult<Arc<dyn Queue>> {
-        built_or(&mut self.built().queues, &spec.type_, &spec.id, || {
-            let p = Self::lookup(&self.queues, "queue", &spec.type_)?;
-            p.validate_queue(spec)?;
-            let name = format!("queue {} {}", spec.type_, spec.id);
-            Ok(self.calls.wrap(p.queue(spec)?, name))
-        })
+        built_or(
+            &mut self.built().queues,
+            &spec.type_,
+            &queue_key(spec),
+            || {
+                let p = Self::lookup(&self.queues, "queue", &spec.type_)?;
+                p.validate_queue(spec)?;
+                let name = format!("queue {} {}", spec.type_, spec.id);
+                Ok(self.calls.wrap(p.queue(spec)?, name))
+            },
+        )
     }
 
     /// Validates a queue spec without building it.

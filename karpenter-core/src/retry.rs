@@ -58,8 +58,8 @@ use crate::api::v1alpha1::Metric;
 use crate::clock::Clock;
 use crate::cluster::{ClusterSnapshot, ClusterState};
 use crate::provider::{
-    MetricSource, NodeGroup, NodeGroupReplicas, NodeTemplate, ProviderError, ProviderErrorKind,
-    ProviderResult, Queue, ReplicaBounds, Scale, ScaleTarget, Stabilization,
+    MetricSource, NodeGroup, NodeGroupInstance, NodeGroupReplicas, NodeTemplate, ProviderError,
+    ProviderErrorKind, ProviderResult, Queue, ReplicaBounds, Scale, ScaleTarget, Stabilization,
 };
 
 /// How often, how patiently and for how long to retry a provider call.
@@ -499,6 +499,7 @@ wrap_spi!(NodeGroup {
     fn stabilized(&self) -> Stabilization => "get stabilization";
     fn bounds(&self) -> Option<ReplicaBounds> => "get bounds";
     fn template(&self) -> Option<NodeTemplate> => "get node template";
+    fn instances(&self) -> Option<Vec<NodeGroupInstance>> => "list instances";
 });
 
 wrap_spi!(Queue {

@@ -1083,6 +1083,7 @@ impl FakeQueueHarness {
         QueueSpec {
             type_: QUEUE_TYPE.to_string(),
             id: id.to_string(),
+            include_in_flight: false,
         }
     }
 

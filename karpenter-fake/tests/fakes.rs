@@ -392,6 +392,7 @@ async fn provider_serves_fakes_by_id_and_says_what_it_knows() {
         .queue(&QueueSpec {
             type_: "FakeQueue".into(),
             id: "jobs".into(),
+            include_in_flight: false,
         })
         .unwrap();
     assert_eq!(queue.length().await.unwrap(), 0);

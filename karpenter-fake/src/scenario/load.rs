@@ -554,7 +554,7 @@ impl Prepared {
             }
             let mp: Result<MetricsProducer, _> = serde_json::from_value(serde_json::json!({
                 "metadata": {"name": q.name},
-                "spec": {"queue": QueueSpec { type_: QUEUE_TYPE.to_string(), id: q.name.clone() }},
+                "spec": {"queue": QueueSpec { type_: QUEUE_TYPE.to_string(), id: q.name.clone(), include_in_flight: false }},
             }));
             if let Ok(mp) = mp {
                 self.manifests.push(Manifest {

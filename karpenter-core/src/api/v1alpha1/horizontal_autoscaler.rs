@@ -395,14 +395,24 @@ pub struct CloudWatchMetricSource {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dimensions: BTreeMap<String, String>,
     /// `Average`, `Sum`, `Minimum`, `Maximum`, `SampleCount` or `pNN`.
+    /// Default `Average`. Not used with `expression`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistic: Option<String>,
-    /// Period in seconds (a multiple of 60, or 1/5/10/30 for high resolution).
+    /// Period in seconds (a multiple of 60, or 1/5/10/30 for high
+    /// resolution). Default 60. The value read is the newest datapoint of
+    /// the last 5 periods (at least the last 5 minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<i32>,
-    /// Metric-math expression; exclusive with namespace/metricName.
+    /// Metric-math or Metrics Insights expression that yields exactly one
+    /// series; exclusive with namespace/metricName.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
+    /// The value to use when CloudWatch has no datapoint in the window
+    /// (like KEDA's `minMetricValue`), e.g. `0` for a metric that is only
+    /// published while there is work. Omitted, no data is an error: the
+    /// metric is unreadable, and an unreadable metric never scales down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_value: Option<Quantity>,
     /// The value the autoscaler aims for.
     pub target: MetricTarget,
 }

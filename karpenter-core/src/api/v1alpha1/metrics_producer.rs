@@ -71,6 +71,13 @@ pub struct QueueSpec {
     pub type_: String,
     /// The queue's URL, ARN or name, as the provider understands it.
     pub id: String,
+    /// Also count the messages being worked on (received but not yet
+    /// deleted), as KEDA does; for SQS, `ApproximateNumberOfMessagesNotVisible`
+    /// is added to `ApproximateNumberOfMessages`. Default `false`: only the
+    /// messages waiting, as Karpenter v0.1 counted. Providers that cannot
+    /// tell in-flight messages apart reject `true` when the queue is checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_in_flight: bool,
 }
 
 /// Nodes whose reserved capacity to measure.
