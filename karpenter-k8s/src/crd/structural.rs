@@ -601,8 +601,8 @@ fn type_mismatch(node: &Map<String, Value>, v: &Value) -> Option<String> {
 /// `default`), checked against `schema`'s structure and value validations:
 /// type, nullability, `enum`, `minimum` / `maximum`, lengths, item counts,
 /// required properties, and fields the schema does not know (which the API
-/// server silently prunes). An object's `metadata` is left to the API
-/// server's own schema. CEL rules and `pattern` are not evaluated.
+/// server silently prunes), sorted. An object's `metadata` is left to the
+/// API server's own schema. CEL rules and `pattern` are not evaluated.
 ///
 /// ```
 /// use serde_json::json;
@@ -611,11 +611,14 @@ fn type_mismatch(node: &Map<String, Value>, v: &Value) -> Option<String> {
 /// let schema = json!({"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 0}}});
 /// assert!(value_problems(&schema, &json!({"replicas": 3})).is_empty());
 /// let problems = value_problems(&schema, &json!({"replicas": -1, "replica": 2}));
-/// assert_eq!(problems, ["unknown field replica would be pruned", ".replicas: -1 is below the minimum 0"]);
+/// assert_eq!(problems, [".replicas: -1 is below the minimum 0", "unknown field replica would be pruned"]);
 /// ```
 pub fn value_problems(schema: &Value, value: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     validate_value(schema, value, "", &mut problems);
+    // Object fields are visited in the parsed value's order, which depends
+    // on serde_json's `preserve_order` feature (other crates switch it on).
+    problems.sort();
     problems
 }
 
