@@ -152,7 +152,11 @@ pub fn cluster(seed: u64, nodes: usize, pods: usize) -> ClusterSnapshot {
     let pods = (0..pods)
         .map(|i| bench_pod(&mut rng, i, node_count))
         .collect();
-    ClusterSnapshot { nodes, pods }
+    ClusterSnapshot {
+        nodes,
+        pods,
+        daemon_sets: vec![],
+    }
 }
 
 fn bench_node(rng: &mut ChaCha8Rng, i: usize) -> Node {

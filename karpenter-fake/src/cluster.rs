@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use karpenter_core::cluster::{
-    ClusterSnapshot, ClusterState, Node, Pod, PodPhase, Resources, Taint, TaintEffect, Toleration,
-};
+use karpenter_core::cluster::{ClusterSnapshot, ClusterState, Node, Pod, PodPhase, Resources};
 use karpenter_core::provider::{NodeTemplate, ProviderError};
 
 use crate::clock::{SimClock, span};
@@ -153,16 +151,27 @@ impl Inner {
         }
 
         // First fit, in creation order. Once a pod does not fit, identical
-        // pods cannot fit either (free space only shrinks in a pass).
-        let mut last_failed: Option<(Resources, BTreeMap<String, String>, Vec<Toleration>)> = None;
-        for entry in pods.iter_mut() {
+        // pods (same requests and constraints) cannot fit either: free
+        // space only shrinks in a pass. `last_failed` is the last such pod.
+        let mut last_failed: Option<usize> = None;
+        let same = |a: &Pod, b: &Pod| {
+            a.requests == b.requests
+                && a.node_selector == b.node_selector
+                && a.tolerations == b.tolerations
+                && a.required_node_affinity == b.required_node_affinity
+        };
+        for k in 0..pods.len() {
+            let same_as_failed = match (last_failed.and_then(|f| pods.get(f)), pods.get(k)) {
+                (Some(failed), Some(entry)) => same(&failed.pod, &entry.pod),
+                _ => false,
+            };
+            let Some(entry) = pods.get_mut(k) else {
+                continue;
+            };
             let pod = &mut entry.pod;
             if pod.phase != PodPhase::Pending || pod.node_name.is_some() {
                 continue;
             }
-            let same_as_failed = last_failed.as_ref().is_some_and(|(r, s, t)| {
-                *r == pod.requests && *s == pod.node_selector && *t == pod.tolerations
-            });
             let chosen = if same_as_failed {
                 None
             } else {
@@ -190,11 +199,7 @@ impl Inner {
                         entry.pending_since = Some(now);
                     }
                     outcome.unschedulable += 1;
-                    last_failed = Some((
-                        pod.requests,
-                        pod.node_selector.clone(),
-                        pod.tolerations.clone(),
-                    ));
+                    last_failed = Some(k);
                 }
             }
         }
@@ -214,28 +219,11 @@ fn sub(a: Resources, b: Resources) -> Resources {
     }
 }
 
-/// Whether `pod` may run on `node`: ready, not cordoned, node selector
-/// matches, and every `NoSchedule`/`NoExecute` taint is tolerated.
+/// Whether `pod` may run on `node`: ready, not cordoned, and its taints,
+/// node selector and required node affinity allow it (the same predicates
+/// the pending-capacity producer uses).
 fn schedulable_on(pod: &Pod, node: &Node) -> bool {
-    node.ready
-        && !node.unschedulable
-        && pod
-            .node_selector
-            .iter()
-            .all(|(k, v)| node.labels.get(k) == Some(v))
-        && node
-            .taints
-            .iter()
-            .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
-            .all(|t| pod.tolerations.iter().any(|tol| tolerates(tol, t)))
-}
-
-fn tolerates(tol: &Toleration, taint: &Taint) -> bool {
-    let key_ok = match &tol.key {
-        None => tol.exists,
-        Some(k) => *k == taint.key && (tol.exists || tol.value == taint.value),
-    };
-    key_ok && tol.effect.is_none_or(|e| e == taint.effect)
+    node.ready && !node.unschedulable && pod.may_run_on(node)
 }
 
 /// An in-memory cluster: nodes with allocatable and labels, pods with
@@ -420,6 +408,7 @@ impl FakeCluster {
         ClusterSnapshot {
             nodes: s.nodes().cloned().collect(),
             pods: s.pods.iter().map(|e| e.pod.clone()).collect(),
+            daemon_sets: vec![],
         }
     }
 }
