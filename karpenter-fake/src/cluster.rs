@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use karpenter_core::cluster::{ClusterSnapshot, ClusterState, Node, Pod, PodPhase, Resources};
+use karpenter_core::cluster::{
+    ClusterSnapshot, ClusterState, DaemonSet, Node, Pod, PodPhase, Resources,
+};
 use karpenter_core::provider::{NodeTemplate, ProviderError};
 
 use crate::clock::{SimClock, span};
@@ -72,6 +74,7 @@ struct GroupNodes {
 struct Inner {
     groups: Vec<GroupNodes>,
     static_nodes: Vec<Node>,
+    daemon_sets: Vec<DaemonSet>,
     pods: Vec<PodEntry>,
     workload_seq: BTreeMap<String, u64>,
     longest_wait: Duration,
@@ -109,6 +112,7 @@ impl Inner {
         let Inner {
             groups,
             static_nodes,
+            daemon_sets,
             pods,
             longest_wait,
             ..
@@ -122,7 +126,24 @@ impl Inner {
             .enumerate()
             .map(|(i, n)| (n.name.as_str(), i))
             .collect();
-        let mut free: Vec<Resources> = nodes.iter().map(|n| n.allocatable).collect();
+        // Every node runs the DaemonSets that land on it first.
+        let mut free: Vec<Resources> = nodes
+            .iter()
+            .map(|n| {
+                daemon_sets
+                    .iter()
+                    .filter(|ds| ds.lands_on(&n.labels, &n.taints))
+                    .fold(n.allocatable, |free, ds| {
+                        sub(
+                            free,
+                            Resources {
+                                pods: 1,
+                                ..ds.requests
+                            },
+                        )
+                    })
+            })
+            .collect();
         let mut outcome = ScheduleOutcome::default();
         let mut waits = Vec::new();
 
@@ -290,6 +311,13 @@ impl FakeCluster {
         });
     }
 
+    /// Adds a DaemonSet: every node it lands on (its tolerations, node
+    /// selector and affinity against the node) sets its requests aside
+    /// before any pod, and snapshots include it.
+    pub fn add_daemon_set(&self, daemon_set: DaemonSet) {
+        self.lock().daemon_sets.push(daemon_set);
+    }
+
     /// Adds a node that belongs to no group.
     pub fn add_node(&self, node: Node) {
         self.lock().static_nodes.push(node);
@@ -326,6 +354,40 @@ impl FakeCluster {
         replicas: usize,
         requests: Resources,
     ) {
+        self.scale_workload_like(
+            namespace,
+            name,
+            replicas,
+            &pending_pod(namespace, name, requests),
+        );
+    }
+
+    /// [`scale_workload`](Self::scale_workload) with pods made from
+    /// `template` (its requests, node selector, affinity, tolerations...):
+    /// each new pod is a copy named `{name}-{n}`, pending and unbound.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use chrono::{TimeZone, Utc};
+    /// use karpenter_core::cluster::Resources;
+    /// use karpenter_fake::{FakeCluster, FakeNodeGroup, NodeTemplate, SimClock, pending_pod};
+    ///
+    /// let clock = SimClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap());
+    /// let group = FakeNodeGroup::builder("hdd").replicas(1).build(&clock);
+    /// let cluster = FakeCluster::new(&clock);
+    /// cluster.add_node_group(&group, NodeTemplate::new(Resources::new(4000, 8 << 30, 110)).label("disk", "hdd"));
+    /// let mut db = pending_pod("default", "db", Resources::new(500, 1 << 30, 1));
+    /// db.node_selector = BTreeMap::from([("disk".to_string(), "ssd".to_string())]);
+    /// cluster.scale_workload_like("default", "db", 2, &db);
+    /// assert_eq!(cluster.schedule().unschedulable, 2); // no ssd node
+    /// ```
+    pub fn scale_workload_like(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: usize,
+        template: &Pod,
+    ) {
         let now = self.clock.now();
         let mut s = self.lock();
         let current = s
@@ -336,7 +398,18 @@ impl FakeCluster {
         if current < replicas {
             let mut seq = s.workload_seq.get(name).copied().unwrap_or(0);
             for _ in current..replicas {
-                let pod = pending_pod(namespace, &format!("{name}-{seq}"), requests);
+                let pod = Pod {
+                    namespace: namespace.to_string(),
+                    name: format!("{name}-{seq}"),
+                    node_name: None,
+                    phase: PodPhase::Pending,
+                    unschedulable: false,
+                    requests: Resources {
+                        pods: 1,
+                        ..template.requests
+                    },
+                    ..template.clone()
+                };
                 seq += 1;
                 s.pods.push(PodEntry {
                     pod,
@@ -408,7 +481,7 @@ impl FakeCluster {
         ClusterSnapshot {
             nodes: s.nodes().cloned().collect(),
             pods: s.pods.iter().map(|e| e.pod.clone()).collect(),
-            daemon_sets: vec![],
+            daemon_sets: s.daemon_sets.clone(),
         }
     }
 }
