@@ -444,7 +444,7 @@ fn no_template_is_reported_with_the_fix() {
         );
         let status = a.status_values(0);
         assert!(
-            status["template"].starts_with("none: no Ready node matches nodeSelector {group: gpu}"),
+            status["template"].starts_with("none: nodeSelector {group: gpu} matches no node and "),
             "{status:?}"
         );
         assert!(status["message"].contains(want), "{status:?}");
@@ -948,5 +948,21 @@ fn negative_requests_count_as_zero_and_nothing_panics() {
     assert_eq!(
         a.reasons(&snap.pods[1])[0].as_ref().unwrap().to_string(),
         "cpu 9223372036854775807m > allocatable 4"
+    );
+}
+
+#[test]
+fn nodes_that_are_not_ready_give_no_template_and_are_not_registered() {
+    let mut booting = node("w-1", "w", 4_000, 8 * GIB);
+    booting.ready = false;
+    let snap = snapshot(vec![booting], vec![pending("p", 1_000, GIB)]);
+    let s = spec("w");
+    let a = assign(&snap, &[("w", &s)]);
+    let g = &a.groups()[0];
+    assert_eq!(g.registered, 0);
+    assert!(
+        matches!(&g.template_source, TemplateSource::None(m) if m.starts_with("no node matching nodeSelector {group: w} is Ready and ")),
+        "{:?}",
+        g.template_source
     );
 }

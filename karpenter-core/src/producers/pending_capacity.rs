@@ -449,12 +449,16 @@ fn setup_group(snapshot: &ClusterSnapshot, input: &PendingCapacityInput<'_>) -> 
             best = Some(node);
         }
     }
-    if matched == 0 {
-        notes.push(format!(
-            "nodeSelector {} matches no node",
+    // Said only when there is no template either: a group scaled to zero
+    // has no node, and its provider's template is what counts then.
+    let no_node = if matched == 0 {
+        format!("nodeSelector {} matches no node", selector_text(selector))
+    } else {
+        format!(
+            "no node matching nodeSelector {} is Ready",
             selector_text(selector)
-        ));
-    }
+        )
+    };
     let ref_name = input.node_group.name().map(str::to_string);
     let (source, template) = match (best, &input.node_group) {
         (Some(node), _) => (
@@ -463,15 +467,13 @@ fn setup_group(snapshot: &ClusterSnapshot, input: &PendingCapacityInput<'_>) -> 
         ),
         (None, NodeGroupLink::Unset) => (
             TemplateSource::None(format!(
-                "no Ready node matches nodeSelector {} and spec.pendingCapacity.scalableNodeGroupRef is not set; set it to the group's ScalableNodeGroup so its provider's node template is used (scale from zero)",
-                selector_text(selector)
+                "{no_node} and spec.pendingCapacity.scalableNodeGroupRef is not set; set it to the group's ScalableNodeGroup so its provider's node template is used (scale from zero)"
             )),
             None,
         ),
         (None, NodeGroupLink::Missing { name }) => (
             TemplateSource::None(format!(
-                "no Ready node matches nodeSelector {} and spec.pendingCapacity.scalableNodeGroupRef names ScalableNodeGroup {name:?}, which does not exist in namespace {:?}",
-                selector_text(selector),
+                "{no_node} and spec.pendingCapacity.scalableNodeGroupRef names ScalableNodeGroup {name:?}, which does not exist in namespace {:?}",
                 input.namespace
             )),
             None,
@@ -486,22 +488,20 @@ fn setup_group(snapshot: &ClusterSnapshot, input: &PendingCapacityInput<'_>) -> 
             }
             Some(Ok(None)) | None => (
                 TemplateSource::None(format!(
-                    "no Ready node matches nodeSelector {} and the provider of ScalableNodeGroup {name:?} has no node template; wait for a node or use a provider that implements NodeGroup::template",
-                    selector_text(selector)
+                    "{no_node} and the provider of ScalableNodeGroup {name:?} has no node template; wait for a node or use a provider that implements NodeGroup::template"
                 )),
                 None,
             ),
             Some(Err(e)) => (
                 TemplateSource::None(format!(
-                    "no Ready node matches nodeSelector {} and reading the node template of ScalableNodeGroup {name:?} failed: {e}",
-                    selector_text(selector)
+                    "{no_node} and reading the node template of ScalableNodeGroup {name:?} failed: {e}"
                 )),
                 None,
             ),
         },
     };
     if let TemplateSource::None(why) = &source {
-        notes.push(format!("no template: {why}"));
+        notes.push(format!("no node template: {why}"));
     }
 
     let desired = match &input.node_group {

@@ -36,12 +36,37 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Which node group each pending pod of a cluster snapshot would go to,
+    /// the nodes each group needs, and why a pod fits no group.
+    ///
+    /// SNAPSHOT is the output of `kubectl get nodes,pods,daemonsets -A -o
+    /// json` (or `-o yaml`), a List, read as it streams. Each -f FILE holds
+    /// MetricsProducers (those with pendingCapacity are used),
+    /// ScalableNodeGroups (their spec.replicas is the desired size) and
+    /// NodeTemplate documents (the node a group with no Ready node would
+    /// add), as YAML streams, JSON or Lists. Bad input exits with status 2
+    /// and the problems on stderr; a failed write of the output with 1.
+    Pending {
+        /// The snapshot; `-` reads stdin.
+        snapshot: PathBuf,
+        /// A manifests file; repeat for several.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON for tools instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decide { file, explain } => decide(file, explain),
+        Command::Pending {
+            snapshot,
+            files,
+            json,
+        } => karpenter_k8s::pending::cli::run(&snapshot, &files, json),
     }
 }
 
