@@ -714,12 +714,32 @@ impl Pod {
         })
     }
 
+    /// Whether the pod may run on a node with `labels`, `taints` and name
+    /// `node_name` as far as its constraints go: what
+    /// [`placement_failure`](Self::placement_failure) checks, without
+    /// building the reason. Resources are not checked.
+    pub fn allowed_on(
+        &self,
+        labels: &BTreeMap<String, String>,
+        taints: &[Taint],
+        node_name: &str,
+    ) -> bool {
+        untolerated_taint(&self.tolerations, taints).is_none()
+            && self
+                .node_selector
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+            && self
+                .required_node_affinity
+                .as_ref()
+                .is_none_or(|a| a.matches(labels, node_name))
+    }
+
     /// Whether the pod may run on `node` as far as its constraints go
-    /// (see [`placement_failure`](Self::placement_failure)); resources and
-    /// the node's readiness are not checked.
+    /// ([`allowed_on`](Self::allowed_on)); resources and the node's
+    /// readiness are not checked.
     pub fn may_run_on(&self, node: &Node) -> bool {
-        self.placement_failure(&node.labels, &node.taints, &node.name)
-            .is_none()
+        self.allowed_on(&node.labels, &node.taints, &node.name)
     }
 
     /// The same pod described by its containers and overhead; `requests`

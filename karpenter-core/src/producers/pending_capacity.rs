@@ -601,6 +601,16 @@ fn pod_request(pod: &Pod) -> [i64; 3] {
     ]
 }
 
+/// How many pods of `req` fit in `free`.
+fn room(free: &[i64; 3], req: &[i64; 3]) -> usize {
+    free.iter()
+        .zip(req)
+        .filter(|(_, r)| **r > 0)
+        .map(|(f, r)| usize::try_from(f / r).unwrap_or(0))
+        .min()
+        .unwrap_or(usize::MAX)
+}
+
 fn fits(req: &[i64; 3], free: &[i64; 3]) -> bool {
     req[0] <= free[0] && req[1] <= free[1] && req[2] <= free[2]
 }
@@ -678,12 +688,20 @@ impl Bins {
             .or_else(|| self.find_below(2 * node + 1, req))
     }
 
-    /// Puts `req` in bin `bin`.
-    fn take(&mut self, bin: usize, req: &[i64; 3]) {
+    /// How many pods of `req` bin `bin` has room for.
+    fn room(&self, bin: usize, req: &[i64; 3]) -> usize {
+        self.tree
+            .get(self.cap + bin)
+            .map_or(0, |free| room(free, req))
+    }
+
+    /// Puts `k` pods of `req` in bin `bin`.
+    fn take(&mut self, bin: usize, req: &[i64; 3], k: usize) {
+        let k = i64::try_from(k).unwrap_or(i64::MAX);
         let mut i = self.cap + bin;
         if let Some(leaf) = self.tree.get_mut(i) {
             for (free, r) in leaf.iter_mut().zip(req) {
-                *free -= r;
+                *free = free.saturating_sub(r.saturating_mul(k));
             }
         }
         while i > 1 {
@@ -693,10 +711,20 @@ impl Bins {
     }
 
     /// Opens a new bin and returns it.
+    #[cfg(test)]
     fn open(&mut self) -> usize {
-        if self.len == self.cap {
-            let leaves: Vec<[i64; 3]> = self.tree[self.cap..].to_vec();
-            self.cap *= 2;
+        let alloc = self.alloc;
+        self.open_filled(1, alloc, alloc)
+    }
+
+    /// Opens `n` (at least 1) bins, the first `n - 1` with `free` left and
+    /// the last with `last` left, and returns the first: O(n + log bins).
+    fn open_filled(&mut self, n: usize, free: [i64; 3], last: [i64; 3]) -> usize {
+        let first = self.len;
+        let end = first + n;
+        if end > self.cap {
+            let leaves: Vec<[i64; 3]> = self.tree[self.cap..self.cap + self.len].to_vec();
+            self.cap = end.next_power_of_two();
             self.tree.clear();
             self.tree.resize(2 * self.cap, CLOSED);
             self.tree[self.cap..self.cap + leaves.len()].copy_from_slice(&leaves);
@@ -704,21 +732,29 @@ impl Bins {
                 self.tree[i] = Self::join(self.tree[2 * i], self.tree[2 * i + 1]);
             }
         }
-        let bin = self.len;
-        self.len += 1;
-        let mut i = self.cap + bin;
-        self.tree[i] = self.alloc;
-        while i > 1 {
-            i /= 2;
-            self.tree[i] = Self::join(self.tree[2 * i], self.tree[2 * i + 1]);
+        self.len = end;
+        for leaf in first..end {
+            self.tree[self.cap + leaf] = if leaf + 1 == end { last } else { free };
         }
-        bin
+        // Parents of the new leaves, level by level.
+        let (mut lo, mut hi) = ((self.cap + first) / 2, (self.cap + end - 1) / 2);
+        while lo >= 1 {
+            for i in lo..=hi {
+                self.tree[i] = Self::join(self.tree[2 * i], self.tree[2 * i + 1]);
+            }
+            if lo == 1 {
+                break;
+            }
+            (lo, hi) = (lo / 2, hi / 2);
+        }
+        first
     }
 
-    /// First fit: the first open bin with room, else a new one.
+    /// First fit of one pod: the first open bin with room, else a new one.
+    #[cfg(test)]
     fn place(&mut self, req: &[i64; 3]) -> usize {
         let bin = self.find(req).unwrap_or_else(|| self.open());
-        self.take(bin, req);
+        self.take(bin, req, 1);
         bin
     }
 }
@@ -726,56 +762,93 @@ impl Bins {
 /// A group's packing of its remaining pods onto new nodes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Packing {
-    pods: usize,
     nodes: usize,
     waste: f64,
 }
 
-/// What packing a group needs: per group its node shape and the pods it
-/// fits in packing order, and every pod's request.
-struct Packer<'a> {
-    allocs: &'a [Option<[i64; 3]>],
-    candidates: &'a [Vec<usize>],
-    reqs: &'a [[i64; 3]],
-}
-
-impl Packer<'_> {
-    /// Packs group `g`'s pods that are still unplaced onto new nodes, first
-    /// fit decreasing; `record` gets each (pod, node).
-    fn pack(
-        &self,
-        g: usize,
-        bins: &mut Bins,
-        placement: &[Placement],
-        mut record: Option<&mut Vec<(usize, usize)>>,
-    ) -> Packing {
-        let (Some(Some(alloc)), Some(candidates)) = (self.allocs.get(g), self.candidates.get(g))
-        else {
-            return Packing::default();
-        };
-        bins.reset(*alloc, 0);
-        let mut used = [0i128; 3];
-        let mut pods = 0;
-        for &p in candidates {
-            if placement[p] != Placement::Unfit {
+/// First-fit decreasing of `runs` (a request and how many pods ask for
+/// it, largest first) onto new nodes offering `alloc`. Identical pods go in
+/// batches: the first node with room for one takes as many as fit, which
+/// is where one-by-one first fit would put each of them. `placed(node, k)`
+/// hears of every batch, in order.
+fn pack_runs(
+    bins: &mut Bins,
+    alloc: [i64; 3],
+    runs: impl Iterator<Item = ([i64; 3], usize)>,
+    mut placed: impl FnMut(usize, usize),
+) -> Packing {
+    bins.reset(alloc, 0);
+    let mut used = [0i128; 3];
+    for (req, count) in runs {
+        for (u, r) in used.iter_mut().zip(&req) {
+            *u += i128::from(*r) * count as i128;
+        }
+        let mut left = count;
+        while left > 0 {
+            if let Some(node) = bins.find(&req) {
+                let k = bins.room(node, &req).clamp(1, left);
+                bins.take(node, &req, k);
+                placed(node, k);
+                left -= k;
                 continue;
             }
-            let req = &self.reqs[p];
-            let node = bins.place(req);
-            for (u, r) in used.iter_mut().zip(req) {
-                *u += i128::from(*r);
+            // No open node has room: the rest fill new nodes, each full
+            // before the next opens.
+            let per = room(&alloc, &req).clamp(1, left);
+            let nodes = left.div_ceil(per);
+            let in_last = left - per * (nodes - 1);
+            let after = |k: usize| {
+                let k = i64::try_from(k).unwrap_or(i64::MAX);
+                [0, 1, 2].map(|i| alloc[i].saturating_sub(req[i].saturating_mul(k)))
+            };
+            let first = bins.open_filled(nodes, after(per), after(in_last));
+            for node in first..first + nodes {
+                placed(
+                    node,
+                    if node + 1 == first + nodes {
+                        in_last
+                    } else {
+                        per
+                    },
+                );
             }
-            pods += 1;
-            if let Some(rec) = record.as_deref_mut() {
-                rec.push((p, node));
-            }
-        }
-        Packing {
-            pods,
-            nodes: bins.len,
-            waste: waste(bins.len, used, *alloc),
+            left = 0;
         }
     }
+    Packing {
+        nodes: bins.len,
+        waste: waste(bins.len, used, alloc),
+    }
+}
+
+/// The least waste `runs` can have on nodes offering `alloc`: their waste
+/// on the fewest nodes that could hold their total requests, which no
+/// packing beats; `None` when there is no pod.
+fn waste_bound(runs: impl Iterator<Item = ([i64; 3], usize)>, alloc: [i64; 3]) -> Option<f64> {
+    let mut used = [0i128; 3];
+    let mut pods = 0usize;
+    for (req, count) in runs {
+        pods += count;
+        for (u, r) in used.iter_mut().zip(&req) {
+            *u += i128::from(*r) * count as i128;
+        }
+    }
+    if pods == 0 {
+        return None;
+    }
+    let fewest = used
+        .iter()
+        .zip(alloc)
+        .filter(|(_, a)| *a > 0)
+        .map(|(u, a)| (u + i128::from(a) - 1) / i128::from(a))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    Some(waste(
+        usize::try_from(fewest).unwrap_or(usize::MAX),
+        used,
+        alloc,
+    ))
 }
 
 /// `1 − max over resources of used / (nodes × alloc)`.
@@ -832,7 +905,7 @@ impl PendingAssignment {
                 masks.resize(start + words, 0);
                 for (g, s) in setups.iter().enumerate() {
                     let Some(t) = &s.out.template else { continue };
-                    if pod.placement_failure(&t.labels, &t.taints, "").is_none() {
+                    if pod.allowed_on(&t.labels, &t.taints, "") {
                         masks[start + g / 64] |= 1 << (g % 64);
                     }
                 }
@@ -842,21 +915,29 @@ impl PendingAssignment {
         let allowed = |p: usize, g: usize| masks[sig[p] * words + g / 64] & (1 << (g % 64)) != 0;
 
         // First-fit decreasing order: cpu, then memory, largest first;
-        // ties keep the snapshot's order.
+        // ties keep the snapshot's order. Pods with the same request are
+        // next to each other, so each group packs runs of identical pods.
         let mut order: Vec<usize> = (0..pending.len()).collect();
         order.sort_by(|&a, &b| (reqs[b][0], reqs[b][1]).cmp(&(reqs[a][0], reqs[a][1])));
+        let mut class_of = vec![0usize; pending.len()];
+        let mut class_req: Vec<[i64; 3]> = Vec::new();
+        for &p in &order {
+            if class_req.last() != Some(&reqs[p]) {
+                class_req.push(reqs[p]);
+            }
+            class_of[p] = class_req.len() - 1;
+        }
 
         // Per group, the pods it fits, in packing order.
-        let candidates: Vec<Vec<usize>> = setups
-            .iter()
-            .enumerate()
-            .map(|(g, s)| match s.alloc {
-                Some(alloc) => order
-                    .iter()
-                    .copied()
-                    .filter(|&p| allowed(p, g) && fits(&reqs[p], &alloc))
-                    .collect(),
-                None => Vec::new(),
+        let allocs: Vec<Option<[i64; 3]>> = setups.iter().map(|s| s.alloc).collect();
+        let takes =
+            |p: usize, g: usize| allowed(p, g) && allocs[g].is_some_and(|a| fits(&reqs[p], &a));
+        let candidates: Vec<Vec<usize>> = (0..n_groups)
+            .map(|g| {
+                if allocs[g].is_none() {
+                    return Vec::new();
+                }
+                order.iter().copied().filter(|&p| takes(p, g)).collect()
             })
             .collect();
 
@@ -873,67 +954,119 @@ impl PendingAssignment {
                 continue;
             }
             bins.reset(alloc, open);
+            // Once a pod finds no room, neither do the identical pods after
+            // it (nodes only fill up).
+            let mut full_for: Option<usize> = None;
             for &p in &candidates[g] {
-                if placement[p] != Placement::Unfit {
+                if placement[p] != Placement::Unfit || full_for == Some(class_of[p]) {
                     continue;
                 }
-                if let Some(node) = bins.find(&reqs[p]) {
-                    bins.take(node, &reqs[p]);
-                    placement[p] = Placement::Upcoming { group: g, node };
+                match bins.find(&reqs[p]) {
+                    Some(node) => {
+                        bins.take(node, &reqs[p], 1);
+                        placement[p] = Placement::Upcoming { group: g, node };
+                    }
+                    None => full_for = Some(class_of[p]),
                 }
             }
         }
 
-        // Rounds: the least-waste packing onto new nodes wins.
-        let allocs: Vec<Option<[i64; 3]>> = setups.iter().map(|s| s.alloc).collect();
-        let packer = Packer {
-            allocs: &allocs,
-            candidates: &candidates,
-            reqs: &reqs,
-        };
-        let mut packings: Vec<Option<Packing>> = vec![None; n_groups];
-        let mut done = vec![false; n_groups];
-        let mut taken: Vec<(usize, usize)> = Vec::new();
-        loop {
-            for g in 0..n_groups {
-                if !done[g] && packings[g].is_none() {
-                    let p = packer.pack(g, &mut bins, &placement, None);
-                    if p.pods == 0 {
-                        done[g] = true;
-                    } else {
-                        packings[g] = Some(p);
+        // Per group, how many unplaced pods of each request it fits:
+        // (class, count), in packing order.
+        let mut runs: Vec<Vec<(usize, usize)>> = candidates
+            .iter()
+            .map(|c| {
+                let mut r: Vec<(usize, usize)> = Vec::new();
+                for &p in c.iter().filter(|&&p| placement[p] == Placement::Unfit) {
+                    match r.last_mut() {
+                        Some((class, n)) if *class == class_of[p] => *n += 1,
+                        _ => r.push((class_of[p], 1)),
                     }
                 }
+                r
+            })
+            .collect();
+
+        // Rounds: the least-waste packing onto new nodes wins. A group's
+        // waste is at least what it would be on the fewest nodes its pods
+        // could need at all; only groups whose bound can still beat the
+        // best packing so far are packed (again), so the winner is the
+        // same as if every group were packed every round.
+        let mut packings: Vec<Option<Packing>> = vec![None; n_groups];
+        let mut done = vec![false; n_groups];
+        let mut taken: Vec<usize> = Vec::new();
+        let mut lost: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+        let mut bounds: Vec<(f64, usize)> = Vec::with_capacity(n_groups);
+        loop {
+            bounds.clear();
+            for g in 0..n_groups {
+                let (false, Some(alloc)) = (done[g], allocs[g]) else {
+                    continue;
+                };
+                let counts = runs[g].iter().map(|&(c, n)| (class_req[c], n));
+                match waste_bound(counts, alloc) {
+                    Some(bound) => bounds.push((bound, g)),
+                    None => done[g] = true,
+                }
             }
+            bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             // Least waste; ties to the first in name order.
             let mut winner: Option<(usize, f64)> = None;
-            for (g, p) in packings.iter().enumerate() {
-                if let Some(p) = p
-                    && !done[g]
-                    && winner.is_none_or(|(_, w)| p.waste < w)
+            for &(bound, g) in &bounds {
+                if let Some((best, w)) = winner
+                    && (bound > w || (bound == w && g > best))
                 {
+                    break;
+                }
+                let Some(alloc) = allocs[g] else { continue };
+                let p = *packings[g].get_or_insert_with(|| {
+                    let counts = runs[g].iter().map(|&(c, n)| (class_req[c], n));
+                    pack_runs(&mut bins, alloc, counts, |_, _| {})
+                });
+                if winner.is_none_or(|(best, w)| p.waste < w || (p.waste == w && g < best)) {
                     winner = Some((g, p.waste));
                 }
             }
             let Some((g, w)) = winner else { break };
+            let Some(alloc) = allocs[g] else { break };
+            // The winner packs again, this time placing each pod.
             taken.clear();
-            let p = packer.pack(g, &mut bins, &placement, Some(&mut taken));
+            taken.extend(
+                candidates[g]
+                    .iter()
+                    .copied()
+                    .filter(|&p| placement[p] == Placement::Unfit),
+            );
+            let mut next = 0;
+            let counts = runs[g].iter().map(|&(c, n)| (class_req[c], n));
+            let p = pack_runs(&mut bins, alloc, counts, |node, k| {
+                for &pod in taken.get(next..next + k).unwrap_or_default() {
+                    placement[pod] = Placement::New { group: g, node };
+                }
+                next += k;
+            });
             setups[g].out.new_nodes = p.nodes as i64;
             setups[g].out.waste = Some(w);
             done[g] = true;
             packings[g] = None;
-            for &(pod, node) in &taken {
-                placement[pod] = Placement::New { group: g, node };
-                // Every other group that would have packed this pod packs
-                // again next round.
+            // Every other group that would have packed these pods loses
+            // them and packs again next round. Pods with the same
+            // constraints and request count together.
+            lost.clear();
+            for &pod in &taken {
+                *lost.entry((sig[pod], class_of[pod])).or_insert(0) += 1;
+            }
+            for (&(signature, class), &count) in &lost {
+                let req = class_req[class];
                 for h in 0..n_groups {
-                    if !done[h]
-                        && packings[h].is_some()
-                        && allowed(pod, h)
-                        && allocs[h].is_some_and(|a| fits(&reqs[pod], &a))
-                    {
-                        packings[h] = None;
+                    let allows = masks[signature * words + h / 64] & (1 << (h % 64)) != 0;
+                    if done[h] || !allows || !allocs[h].is_some_and(|a| fits(&req, &a)) {
+                        continue;
                     }
+                    if let Ok(i) = runs[h].binary_search_by_key(&class, |&(c, _)| c) {
+                        runs[h][i].1 -= count;
+                    }
+                    packings[h] = None;
                 }
             }
         }
@@ -1242,8 +1375,8 @@ mod tests {
     fn bins_all_dimensions_must_fit_in_one_bin() {
         let mut b = Bins::default();
         b.reset([10, 10, 10], 2);
-        b.take(0, &[9, 0, 0]); // bin 0: cpu 1 free, memory 10
-        b.take(1, &[0, 9, 0]); // bin 1: cpu 10, memory 1
+        b.take(0, &[9, 0, 0], 1); // bin 0: cpu 1 free, memory 10
+        b.take(1, &[0, 9, 0], 1); // bin 1: cpu 10, memory 1
         // The tree's maxima say (10, 10) but no single bin has both.
         assert_eq!(b.find(&[2, 2, 1]), None);
         assert_eq!(b.find(&[1, 2, 1]), Some(0));
