@@ -611,15 +611,18 @@ pub fn format_cpu(millis: i64) -> String {
     }
 }
 
-/// Bytes with the largest binary suffix that writes them exactly (`6Gi`,
-/// `1536Mi`, `100`), or, when none does, with two decimals in the largest
-/// suffix below the value (`1.50Gi` is exact; `1.33Gi` is not).
+/// Bytes the way people read them: with the largest binary suffix down to
+/// `Mi` that writes them exactly (`6Gi`, `1536Mi`), else with two decimals
+/// in the largest suffix below the value (`15.43Gi`), and below 1Mi in
+/// `Ki` or bytes.
 ///
 /// ```
 /// use karpenter_core::cluster::format_memory;
 /// assert_eq!(format_memory(6 << 30), "6Gi");
 /// assert_eq!(format_memory(1536 << 20), "1536Mi");
+/// assert_eq!(format_memory(16_177_216 << 10), "15.43Gi");
 /// assert_eq!(format_memory(1_000_000_000), "953.67Mi");
+/// assert_eq!(format_memory(4096), "4Ki");
 /// assert_eq!(format_memory(100), "100");
 /// ```
 pub fn format_memory(bytes: i64) -> String {
@@ -633,13 +636,14 @@ pub fn format_memory(bytes: i64) -> String {
     if bytes == 0 {
         return "0".to_string();
     }
-    if let Some((suffix, unit)) = UNITS.iter().find(|(_, u)| bytes % u == 0) {
+    let magnitude = bytes.unsigned_abs();
+    let exact = UNITS
+        .iter()
+        .find(|(_, u)| bytes % u == 0 && (*u >= 1 << 20 || magnitude < 1 << 20));
+    if let Some((suffix, unit)) = exact {
         return format!("{}{suffix}", bytes / unit);
     }
-    match UNITS
-        .iter()
-        .find(|(_, u)| bytes.unsigned_abs() >= u.unsigned_abs())
-    {
+    match UNITS.iter().find(|(_, u)| magnitude >= u.unsigned_abs()) {
         Some((suffix, unit)) => format!("{:.2}{suffix}", bytes as f64 / *unit as f64),
         None => bytes.to_string(),
     }
