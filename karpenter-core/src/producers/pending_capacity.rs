@@ -1391,3 +1391,8 @@ mod tests {
         assert_eq!(waste(1, [4, 8, 1], [4, 8, 110]), 0.0);
     }
 }
+
+/// The code in `docs/producers-pending-capacity.md` runs as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/producers-pending-capacity.md")]
+pub struct PendingCapacityGuide;
