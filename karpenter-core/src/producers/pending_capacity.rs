@@ -862,6 +862,301 @@ fn waste(nodes: usize, used: [i128; 3], alloc: [i64; 3]) -> f64 {
     1.0 - dominant
 }
 
+/// The pending pods as packing sees them: their requests, which groups
+/// their constraints allow, and the first-fit decreasing order.
+struct PendingSet {
+    /// Per pending pod (indexes below are into these): its index in the
+    /// snapshot's pods.
+    index: Vec<usize>,
+    /// What each takes on a node.
+    reqs: Vec<[i64; 3]>,
+    /// Each pod's set of constraints (pods with equal constraints share
+    /// one), and per set a bit per group that its constraints allow.
+    sig: Vec<usize>,
+    masks: Vec<u64>,
+    words: usize,
+    /// First-fit decreasing order: cpu, then memory, largest first; ties
+    /// keep the snapshot's order. Pods with the same request are next to
+    /// each other: they form a class, and groups pack classes in batches.
+    order: Vec<usize>,
+    class_of: Vec<usize>,
+    class_req: Vec<[i64; 3]>,
+}
+
+impl PendingSet {
+    fn new(snapshot: &ClusterSnapshot, setups: &[GroupSetup]) -> Self {
+        let words = setups.len().div_ceil(64).max(1);
+        let index: Vec<usize> = snapshot
+            .pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| is_pending(p))
+            .map(|(i, _)| i)
+            .collect();
+        let mut signature_of: HashMap<Constraints<'_>, usize> = HashMap::new();
+        let mut masks: Vec<u64> = Vec::new();
+        let mut sig = Vec::with_capacity(index.len());
+        let mut reqs = Vec::with_capacity(index.len());
+        for &i in &index {
+            let pod = &snapshot.pods[i];
+            reqs.push(pod_request(pod));
+            let next = signature_of.len();
+            let id = *signature_of.entry(Constraints::of(pod)).or_insert(next);
+            if id == next {
+                let start = masks.len();
+                masks.resize(start + words, 0);
+                for (g, s) in setups.iter().enumerate() {
+                    let Some(t) = &s.out.template else { continue };
+                    if pod.allowed_on(&t.labels, &t.taints, "") {
+                        masks[start + g / 64] |= 1 << (g % 64);
+                    }
+                }
+            }
+            sig.push(id);
+        }
+        let mut order: Vec<usize> = (0..index.len()).collect();
+        order.sort_by(|&a, &b| (reqs[b][0], reqs[b][1]).cmp(&(reqs[a][0], reqs[a][1])));
+        let mut class_of = vec![0usize; index.len()];
+        let mut class_req: Vec<[i64; 3]> = Vec::new();
+        for &p in &order {
+            if class_req.last() != Some(&reqs[p]) {
+                class_req.push(reqs[p]);
+            }
+            class_of[p] = class_req.len() - 1;
+        }
+        Self {
+            index,
+            reqs,
+            sig,
+            masks,
+            words,
+            order,
+            class_of,
+            class_req,
+        }
+    }
+
+    /// Whether constraint set `signature` allows group `g`.
+    fn allows(&self, signature: usize, g: usize) -> bool {
+        self.masks
+            .get(signature * self.words + g / 64)
+            .is_some_and(|w| w & (1 << (g % 64)) != 0)
+    }
+}
+
+/// The packing in progress: where each pending pod goes so far, and per
+/// group the pods it could still take.
+struct Packer<'a> {
+    set: &'a PendingSet,
+    /// Per group, what a new node offers pods; `None` without a template.
+    allocs: Vec<Option<[i64; 3]>>,
+    /// Per group, the pods it fits, in packing order.
+    candidates: Vec<Vec<usize>>,
+    /// Per group, how many unplaced pods of each class it fits, as (class,
+    /// count) in packing order; kept up to date as other groups take pods.
+    runs: Vec<Vec<(usize, usize)>>,
+    placement: Vec<Placement>,
+    bins: Bins,
+}
+
+impl<'a> Packer<'a> {
+    fn new(set: &'a PendingSet, setups: &[GroupSetup]) -> Self {
+        let allocs: Vec<Option<[i64; 3]>> = setups.iter().map(|s| s.alloc).collect();
+        let candidates = allocs
+            .iter()
+            .enumerate()
+            .map(|(g, alloc)| match alloc {
+                Some(a) => set
+                    .order
+                    .iter()
+                    .copied()
+                    .filter(|&p| set.allows(set.sig[p], g) && fits(&set.reqs[p], a))
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect();
+        Self {
+            set,
+            allocs,
+            candidates,
+            runs: Vec::new(),
+            placement: vec![Placement::Unfit; set.index.len()],
+            bins: Bins::default(),
+        }
+    }
+
+    /// Step 1: every group's upcoming nodes take the pods that fit them,
+    /// first fit, group by group in name order.
+    fn fill_upcoming(&mut self, setups: &[GroupSetup]) {
+        let set = self.set;
+        for (g, s) in setups.iter().enumerate() {
+            let (Some(alloc), Ok(upcoming)) = (s.alloc, usize::try_from(s.out.upcoming)) else {
+                continue;
+            };
+            let open = upcoming.min(self.candidates[g].len());
+            if open == 0 {
+                continue;
+            }
+            self.bins.reset(alloc, open);
+            // Once a pod finds no room, neither do the identical pods after
+            // it (nodes only fill up).
+            let mut full_for: Option<usize> = None;
+            for &p in &self.candidates[g] {
+                if self.placement[p] != Placement::Unfit || full_for == Some(set.class_of[p]) {
+                    continue;
+                }
+                match self.bins.find(&set.reqs[p]) {
+                    Some(node) => {
+                        self.bins.take(node, &set.reqs[p], 1);
+                        self.placement[p] = Placement::Upcoming { group: g, node };
+                    }
+                    None => full_for = Some(set.class_of[p]),
+                }
+            }
+        }
+    }
+
+    /// Step 2: rounds of least waste onto new nodes, until no group fits
+    /// an unplaced pod. Records each winner's new nodes and waste.
+    fn fill_new_nodes(&mut self, setups: &mut [GroupSetup]) {
+        let set = self.set;
+        self.runs = self
+            .candidates
+            .iter()
+            .map(|c| {
+                let mut r: Vec<(usize, usize)> = Vec::new();
+                for &p in c.iter().filter(|&&p| self.placement[p] == Placement::Unfit) {
+                    match r.last_mut() {
+                        Some((class, n)) if *class == set.class_of[p] => *n += 1,
+                        _ => r.push((set.class_of[p], 1)),
+                    }
+                }
+                r
+            })
+            .collect();
+        let n_groups = self.allocs.len();
+        let mut packings: Vec<Option<Packing>> = vec![None; n_groups];
+        let mut done = vec![false; n_groups];
+        while let Some((g, waste)) = self.least_waste(&mut packings, &mut done) {
+            let taken = self.place_new(g);
+            if let Some(s) = setups.get_mut(g) {
+                s.out.new_nodes = taken.1 as i64;
+                s.out.waste = Some(waste);
+            }
+            done[g] = true;
+            packings[g] = None;
+            self.forget(&taken.0, &done, &mut packings);
+        }
+    }
+
+    /// The runs of group `g` as (request, count).
+    fn counts(&self, g: usize) -> impl Iterator<Item = ([i64; 3], usize)> + '_ {
+        self.runs
+            .get(g)
+            .into_iter()
+            .flatten()
+            .map(|&(c, n)| (self.set.class_req[c], n))
+    }
+
+    /// The group whose packing of its unplaced pods wastes least (ties to
+    /// the first in name order), with its waste; `None` when no group fits
+    /// an unplaced pod. A group's waste is at least what it would be on the
+    /// fewest nodes its pods could need at all: only groups whose bound can
+    /// still beat the best packing so far are packed (again), so the
+    /// winner is the same as if every group were packed every round.
+    /// `packings` keeps each group's packing until it loses pods.
+    fn least_waste(
+        &mut self,
+        packings: &mut [Option<Packing>],
+        done: &mut [bool],
+    ) -> Option<(usize, f64)> {
+        let mut bounds: Vec<(f64, usize)> = Vec::new();
+        for (g, is_done) in done.iter_mut().enumerate() {
+            let (false, Some(alloc)) = (*is_done, self.allocs[g]) else {
+                continue;
+            };
+            match waste_bound(self.counts(g), alloc) {
+                Some(bound) => bounds.push((bound, g)),
+                None => *is_done = true,
+            }
+        }
+        bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut winner: Option<(usize, f64)> = None;
+        for (bound, g) in bounds {
+            if let Some((best, w)) = winner
+                && (bound > w || (bound == w && g > best))
+            {
+                break;
+            }
+            let Some(alloc) = self.allocs[g] else {
+                continue;
+            };
+            let packing = match packings[g] {
+                Some(p) => p,
+                None => {
+                    let runs: Vec<([i64; 3], usize)> = self.counts(g).collect();
+                    let p = pack_runs(&mut self.bins, alloc, runs.into_iter(), |_, _| {});
+                    packings[g] = Some(p);
+                    p
+                }
+            };
+            if winner.is_none_or(|(best, w)| packing.waste < w || (packing.waste == w && g < best))
+            {
+                winner = Some((g, packing.waste));
+            }
+        }
+        winner
+    }
+
+    /// Packs group `g`'s unplaced pods onto its new nodes, placing each;
+    /// returns the pods placed and the number of new nodes.
+    fn place_new(&mut self, g: usize) -> (Vec<usize>, usize) {
+        let Some(alloc) = self.allocs.get(g).copied().flatten() else {
+            return (Vec::new(), 0);
+        };
+        let taken: Vec<usize> = self.candidates[g]
+            .iter()
+            .copied()
+            .filter(|&p| self.placement[p] == Placement::Unfit)
+            .collect();
+        let runs: Vec<([i64; 3], usize)> = self.counts(g).collect();
+        let placement = &mut self.placement;
+        let mut next = 0;
+        let packing = pack_runs(&mut self.bins, alloc, runs.into_iter(), |node, k| {
+            for &pod in taken.get(next..next + k).unwrap_or_default() {
+                placement[pod] = Placement::New { group: g, node };
+            }
+            next += k;
+        });
+        (taken, packing.nodes)
+    }
+
+    /// The groups still packing lose the `taken` pods they would have
+    /// packed, and must pack again. Pods with the same constraints and
+    /// request are counted together.
+    fn forget(&mut self, taken: &[usize], done: &[bool], packings: &mut [Option<Packing>]) {
+        let set = self.set;
+        let mut lost: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+        for &pod in taken {
+            *lost.entry((set.sig[pod], set.class_of[pod])).or_insert(0) += 1;
+        }
+        for (&(signature, class), &count) in &lost {
+            let req = set.class_req[class];
+            for h in 0..self.allocs.len() {
+                let takes =
+                    set.allows(signature, h) && self.allocs[h].is_some_and(|a| fits(&req, &a));
+                if done[h] || !takes {
+                    continue;
+                }
+                if let Ok(i) = self.runs[h].binary_search_by_key(&class, |&(c, _)| c) {
+                    self.runs[h][i].1 -= count;
+                }
+                packings[h] = None;
+            }
+        }
+    }
+}
+
 impl PendingAssignment {
     /// Assigns every pending pod of `snapshot` to at most one of the
     /// `inputs`' groups, by the rules of the [module docs](self). The order
@@ -879,207 +1174,29 @@ impl PendingAssignment {
             }
         }
         setups.sort_by(|a, b| a.out.key().cmp(&b.out.key()));
-        let n_groups = setups.len();
-        let words = n_groups.div_ceil(64).max(1);
+        let set = PendingSet::new(snapshot, &setups);
+        let mut packer = Packer::new(&set, &setups);
+        packer.fill_upcoming(&setups);
+        packer.fill_new_nodes(&mut setups);
+        let groups = setups.into_iter().map(|s| s.out).collect();
+        Self::outcome(snapshot, &set, groups, &packer.placement)
+    }
 
-        // Pending pods, their requests, and which groups their constraints
-        // allow (one check per distinct set of constraints).
-        let pending: Vec<usize> = snapshot
-            .pods
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| is_pending(p))
-            .map(|(i, _)| i)
-            .collect();
-        let mut signature_of: HashMap<Constraints<'_>, usize> = HashMap::new();
-        let mut masks: Vec<u64> = Vec::new();
-        let mut sig: Vec<usize> = Vec::with_capacity(pending.len());
-        let mut reqs: Vec<[i64; 3]> = Vec::with_capacity(pending.len());
-        for &i in &pending {
-            let pod = &snapshot.pods[i];
-            reqs.push(pod_request(pod));
-            let next = signature_of.len();
-            let id = *signature_of.entry(Constraints::of(pod)).or_insert(next);
-            if id == next {
-                let start = masks.len();
-                masks.resize(start + words, 0);
-                for (g, s) in setups.iter().enumerate() {
-                    let Some(t) = &s.out.template else { continue };
-                    if pod.allowed_on(&t.labels, &t.taints, "") {
-                        masks[start + g / 64] |= 1 << (g % 64);
-                    }
-                }
-            }
-            sig.push(id);
-        }
-        let allowed = |p: usize, g: usize| masks[sig[p] * words + g / 64] & (1 << (g % 64)) != 0;
-
-        // First-fit decreasing order: cpu, then memory, largest first;
-        // ties keep the snapshot's order. Pods with the same request are
-        // next to each other, so each group packs runs of identical pods.
-        let mut order: Vec<usize> = (0..pending.len()).collect();
-        order.sort_by(|&a, &b| (reqs[b][0], reqs[b][1]).cmp(&(reqs[a][0], reqs[a][1])));
-        let mut class_of = vec![0usize; pending.len()];
-        let mut class_req: Vec<[i64; 3]> = Vec::new();
-        for &p in &order {
-            if class_req.last() != Some(&reqs[p]) {
-                class_req.push(reqs[p]);
-            }
-            class_of[p] = class_req.len() - 1;
-        }
-
-        // Per group, the pods it fits, in packing order.
-        let allocs: Vec<Option<[i64; 3]>> = setups.iter().map(|s| s.alloc).collect();
-        let takes =
-            |p: usize, g: usize| allowed(p, g) && allocs[g].is_some_and(|a| fits(&reqs[p], &a));
-        let candidates: Vec<Vec<usize>> = (0..n_groups)
-            .map(|g| {
-                if allocs[g].is_none() {
-                    return Vec::new();
-                }
-                order.iter().copied().filter(|&p| takes(p, g)).collect()
-            })
-            .collect();
-
-        let mut placement = vec![Placement::Unfit; pending.len()];
-        let mut bins = Bins::default();
-
-        // Upcoming nodes first, group by group in name order.
-        for (g, s) in setups.iter().enumerate() {
-            let (Some(alloc), Ok(upcoming)) = (s.alloc, usize::try_from(s.out.upcoming)) else {
-                continue;
-            };
-            let open = upcoming.min(candidates[g].len());
-            if open == 0 {
-                continue;
-            }
-            bins.reset(alloc, open);
-            // Once a pod finds no room, neither do the identical pods after
-            // it (nodes only fill up).
-            let mut full_for: Option<usize> = None;
-            for &p in &candidates[g] {
-                if placement[p] != Placement::Unfit || full_for == Some(class_of[p]) {
-                    continue;
-                }
-                match bins.find(&reqs[p]) {
-                    Some(node) => {
-                        bins.take(node, &reqs[p], 1);
-                        placement[p] = Placement::Upcoming { group: g, node };
-                    }
-                    None => full_for = Some(class_of[p]),
-                }
-            }
-        }
-
-        // Per group, how many unplaced pods of each request it fits:
-        // (class, count), in packing order.
-        let mut runs: Vec<Vec<(usize, usize)>> = candidates
-            .iter()
-            .map(|c| {
-                let mut r: Vec<(usize, usize)> = Vec::new();
-                for &p in c.iter().filter(|&&p| placement[p] == Placement::Unfit) {
-                    match r.last_mut() {
-                        Some((class, n)) if *class == class_of[p] => *n += 1,
-                        _ => r.push((class_of[p], 1)),
-                    }
-                }
-                r
-            })
-            .collect();
-
-        // Rounds: the least-waste packing onto new nodes wins. A group's
-        // waste is at least what it would be on the fewest nodes its pods
-        // could need at all; only groups whose bound can still beat the
-        // best packing so far are packed (again), so the winner is the
-        // same as if every group were packed every round.
-        let mut packings: Vec<Option<Packing>> = vec![None; n_groups];
-        let mut done = vec![false; n_groups];
-        let mut taken: Vec<usize> = Vec::new();
-        let mut lost: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-        let mut bounds: Vec<(f64, usize)> = Vec::with_capacity(n_groups);
-        loop {
-            bounds.clear();
-            for g in 0..n_groups {
-                let (false, Some(alloc)) = (done[g], allocs[g]) else {
-                    continue;
-                };
-                let counts = runs[g].iter().map(|&(c, n)| (class_req[c], n));
-                match waste_bound(counts, alloc) {
-                    Some(bound) => bounds.push((bound, g)),
-                    None => done[g] = true,
-                }
-            }
-            bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            // Least waste; ties to the first in name order.
-            let mut winner: Option<(usize, f64)> = None;
-            for &(bound, g) in &bounds {
-                if let Some((best, w)) = winner
-                    && (bound > w || (bound == w && g > best))
-                {
-                    break;
-                }
-                let Some(alloc) = allocs[g] else { continue };
-                let p = *packings[g].get_or_insert_with(|| {
-                    let counts = runs[g].iter().map(|&(c, n)| (class_req[c], n));
-                    pack_runs(&mut bins, alloc, counts, |_, _| {})
-                });
-                if winner.is_none_or(|(best, w)| p.waste < w || (p.waste == w && g < best)) {
-                    winner = Some((g, p.waste));
-                }
-            }
-            let Some((g, w)) = winner else { break };
-            let Some(alloc) = allocs[g] else { break };
-            // The winner packs again, this time placing each pod.
-            taken.clear();
-            taken.extend(
-                candidates[g]
-                    .iter()
-                    .copied()
-                    .filter(|&p| placement[p] == Placement::Unfit),
-            );
-            let mut next = 0;
-            let counts = runs[g].iter().map(|&(c, n)| (class_req[c], n));
-            let p = pack_runs(&mut bins, alloc, counts, |node, k| {
-                for &pod in taken.get(next..next + k).unwrap_or_default() {
-                    placement[pod] = Placement::New { group: g, node };
-                }
-                next += k;
-            });
-            setups[g].out.new_nodes = p.nodes as i64;
-            setups[g].out.waste = Some(w);
-            done[g] = true;
-            packings[g] = None;
-            // Every other group that would have packed these pods loses
-            // them and packs again next round. Pods with the same
-            // constraints and request count together.
-            lost.clear();
-            for &pod in &taken {
-                *lost.entry((sig[pod], class_of[pod])).or_insert(0) += 1;
-            }
-            for (&(signature, class), &count) in &lost {
-                let req = class_req[class];
-                for h in 0..n_groups {
-                    let allows = masks[signature * words + h / 64] & (1 << (h % 64)) != 0;
-                    if done[h] || !allows || !allocs[h].is_some_and(|a| fits(&req, &a)) {
-                        continue;
-                    }
-                    if let Ok(i) = runs[h].binary_search_by_key(&class, |&(c, _)| c) {
-                        runs[h][i].1 -= count;
-                    }
-                    packings[h] = None;
-                }
-            }
-        }
-
-        // Outcomes.
-        let mut unevaluated: Vec<(Vec<String>, usize)> = vec![(Vec::new(), 0); n_groups];
+    /// Counts each group's pods and names the pods the statuses mention.
+    fn outcome(
+        snapshot: &ClusterSnapshot,
+        set: &PendingSet,
+        mut groups: Vec<GroupAssignment>,
+        placement: &[Placement],
+    ) -> Self {
+        let mut unevaluated: Vec<(Vec<String>, usize)> = vec![(Vec::new(), 0); groups.len()];
         let mut unfit = 0;
         let mut unfit_named = Vec::new();
-        let mut pods = Vec::with_capacity(pending.len());
-        let mut groups: Vec<GroupAssignment> = setups.into_iter().map(|s| s.out).collect();
-        for (p, &i) in pending.iter().enumerate() {
-            let pod = &snapshot.pods[i];
-            let place = placement[p];
+        let mut pods = Vec::with_capacity(set.index.len());
+        for (&i, &place) in set.index.iter().zip(placement) {
+            let Some(pod) = snapshot.pods.get(i) else {
+                continue;
+            };
             match place {
                 Placement::Upcoming { group, .. } | Placement::New { group, .. } => {
                     let out = &mut groups[group];
