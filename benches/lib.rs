@@ -9,10 +9,15 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use karpenter_core::api::v1alpha1::{
     HorizontalAutoscalerSpec, Recommendation, ScaleEvent, ScalingHistory,
 };
+use karpenter_core::api::v1alpha1::{PendingCapacitySpec, ScalableNodeGroupRef};
 use karpenter_core::autoscaler::{Observation, TargetState};
 use karpenter_core::cluster::{
-    ClusterSnapshot, Container, InitContainer, Node, Pod, PodPhase, Resources,
+    ClusterSnapshot, Container, DaemonSet, InitContainer, Node, NodeSelector, NodeSelectorOperator,
+    NodeSelectorRequirement, NodeSelectorTerm, Pod, PodPhase, Resources, Taint, TaintEffect,
+    Toleration, UnevaluatedConstraints,
 };
+use karpenter_core::producers::pending_capacity::{NodeGroupLink, PendingCapacityInput};
+use karpenter_core::provider::NodeTemplate;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -153,7 +158,11 @@ pub fn cluster(seed: u64, nodes: usize, pods: usize) -> ClusterSnapshot {
     let pods = (0..pods)
         .map(|i| bench_pod(&mut rng, i, node_count))
         .collect();
-    ClusterSnapshot { nodes, pods }
+    ClusterSnapshot {
+        nodes,
+        pods,
+        daemon_sets: vec![],
+    }
 }
 
 fn bench_node(rng: &mut ChaCha8Rng, i: usize) -> Node {
@@ -256,4 +265,267 @@ pub fn schedule_week_ticks() -> Vec<DateTime<Utc>> {
     (0..7 * 24 * 60 * 4)
         .map(|i| start + Duration::seconds(15 * i))
         .collect()
+}
+
+/// Node groups and pending pods for the pending-capacity benches.
+#[derive(Debug, Clone)]
+pub struct PendingCase {
+    /// The groups' Ready nodes and the pending pods (and one DaemonSet).
+    pub snapshot: ClusterSnapshot,
+    /// One `pendingCapacity` spec per group (`nodeSelector: {group: gN}`).
+    pub specs: Vec<PendingCapacitySpec>,
+    /// Per group: what its provider says (desired size, template).
+    pub links: Vec<NodeGroupLink>,
+}
+
+impl PendingCase {
+    /// The joint assignment's inputs, producer `gN-pending` per group.
+    pub fn inputs(&self) -> Vec<PendingCapacityInput<'_>> {
+        self.specs
+            .iter()
+            .zip(&self.links)
+            .enumerate()
+            .map(|(i, (spec, link))| {
+                PendingCapacityInput::new("default", &format!("g{i}-pending"), spec, link.clone())
+            })
+            .collect()
+    }
+}
+
+/// Instance shapes of the groups (cpu millis, memory bytes, type name) and
+/// their weights: general purpose, memory- and compute-optimised, small to
+/// large.
+const INSTANCE_TYPES: [((i64, i64, &str), u32); 8] = [
+    ((4_000, 16 * GIB, "m5.xlarge"), 3),
+    ((8_000, 32 * GIB, "m5.2xlarge"), 4),
+    ((16_000, 64 * GIB, "m5.4xlarge"), 3),
+    ((32_000, 128 * GIB, "m5.8xlarge"), 1),
+    ((8_000, 64 * GIB, "r5.2xlarge"), 2),
+    ((16_000, 128 * GIB, "r5.4xlarge"), 1),
+    ((8_000, 16 * GIB, "c5.2xlarge"), 2),
+    ((16_000, 32 * GIB, "c5.4xlarge"), 2),
+];
+
+/// Workload classes a group is labelled with (`workload: <class>`).
+const CLASSES: [&str; 5] = ["general", "web", "batch", "memory", "gpu"];
+
+const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+
+fn label_map(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// A seeded, reproducible pending-capacity case: `groups` node groups and
+/// `pods` pending-unschedulable pods.
+///
+/// Distributions (the same `seed` gives the same case):
+/// - **groups** `g0` ..: labels `group: gN`, `topology.kubernetes.io/zone`
+///   (`N % 3`), `workload` (one of general, web, batch, memory, gpu, by
+///   `N % 5`), `node.kubernetes.io/instance-type` and `cpus` (the core
+///   count, for `Gt`/`Lt`); instance types weighted m5.xlarge 3,
+///   m5.2xlarge 4, m5.4xlarge 3, m5.8xlarge 1, r5.2xlarge 2, r5.4xlarge 1,
+///   c5.2xlarge 2, c5.4xlarge 2 (110 pods each). The `gpu` groups (1 in 5)
+///   are tainted `dedicated=gpu:NoSchedule`, one group in 10 more
+///   `spot=true:PreferNoSchedule`. A quarter of the groups have no node
+///   (scale from zero: the provider's template), the others 1 to 3 Ready
+///   nodes; one group in three has 1 or 2 nodes upcoming (desired above
+///   registered). One DaemonSet (100m / 128Mi) runs everywhere.
+/// - **pod sizes** as for [`cluster`]: 100m/128Mi 30%, 250m/512Mi 25%,
+///   500m/1Gi 20%, 1/2Gi 12%, 2/4Gi 8%, 4/16Gi 4%, 8/32Gi 1%.
+/// - **node selectors** on a third of the pods: `workload` (60%), `zone`
+///   (30%) or `instance-type` (10%) of a random group.
+/// - **required node affinity** on a quarter: `zone In` two zones, `cpus
+///   Gt 4`, `instance-type NotIn` one type, or two terms (`workload In
+///   [batch]` OR `workload In [general]`).
+/// - **tolerations** on a fifth: `dedicated=gpu` (Equal) for two thirds of
+///   them, `dedicated Exists` for the rest.
+/// - one pod in 20 has required pod anti-affinity (recorded, not
+///   evaluated).
+///
+/// Pods that no group can take (a gpu-only selector without the
+/// toleration, 8 cpu on 4-cpu groups only...) occur naturally.
+pub fn pending_case(seed: u64, groups: usize, pods: usize) -> PendingCase {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut snapshot = ClusterSnapshot::default();
+    let mut specs = Vec::with_capacity(groups);
+    let mut links = Vec::with_capacity(groups);
+    let mut types = Vec::with_capacity(groups);
+    for g in 0..groups {
+        let (cpu, memory, instance) = weighted(&mut rng, &INSTANCE_TYPES);
+        types.push(instance);
+        let class = CLASSES[g % CLASSES.len()];
+        let labels = label_map(&[
+            ("group", format!("g{g}")),
+            ("topology.kubernetes.io/zone", ZONES[g % 3].to_string()),
+            ("workload", class.to_string()),
+            ("node.kubernetes.io/instance-type", instance.to_string()),
+            ("cpus", (cpu / 1000).to_string()),
+        ]);
+        let mut taints = Vec::new();
+        if class == "gpu" {
+            taints.push(Taint {
+                key: "dedicated".to_string(),
+                value: "gpu".to_string(),
+                effect: TaintEffect::NoSchedule,
+            });
+        }
+        if g % 10 == 7 {
+            taints.push(Taint {
+                key: "spot".to_string(),
+                value: "true".to_string(),
+                effect: TaintEffect::PreferNoSchedule,
+            });
+        }
+        let template = NodeTemplate {
+            allocatable: Resources::new(cpu, memory, 110),
+            labels: labels.clone(),
+            taints: taints.clone(),
+        };
+        let registered = if rng.random_range(0..4) == 0 {
+            0
+        } else {
+            rng.random_range(1..=3)
+        };
+        for n in 0..registered {
+            snapshot.nodes.push(Node {
+                name: format!("g{g}-node-{n}"),
+                labels: labels.clone(),
+                allocatable: template.allocatable,
+                taints: taints.clone(),
+                ready: true,
+                unschedulable: false,
+            });
+        }
+        let upcoming = if g % 3 == 0 {
+            rng.random_range(1..=2)
+        } else {
+            0
+        };
+        links.push(NodeGroupLink::Found {
+            name: format!("g{g}"),
+            desired: Ok(registered + upcoming),
+            template: (registered == 0).then_some(Ok(Some(template))),
+        });
+        specs.push(PendingCapacitySpec {
+            node_selector: label_map(&[("group", format!("g{g}"))]),
+            scalable_node_group_ref: Some(ScalableNodeGroupRef {
+                name: format!("g{g}"),
+            }),
+        });
+    }
+    snapshot.daemon_sets.push(DaemonSet {
+        namespace: "kube-system".to_string(),
+        name: "kube-proxy".to_string(),
+        requests: Resources::new(100, 128 * MIB, 1),
+        tolerations: vec![Toleration {
+            key: None,
+            exists: true,
+            value: String::new(),
+            effect: None,
+        }],
+        ..DaemonSet::default()
+    });
+    snapshot.pods = (0..pods)
+        .map(|i| pending_bench_pod(&mut rng, i, groups.max(1), &types))
+        .collect();
+    PendingCase {
+        snapshot,
+        specs,
+        links,
+    }
+}
+
+fn requirement(
+    key: &str,
+    operator: NodeSelectorOperator,
+    values: &[&str],
+) -> NodeSelectorRequirement {
+    NodeSelectorRequirement {
+        key: key.to_string(),
+        operator,
+        values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+fn term(requirements: Vec<NodeSelectorRequirement>) -> NodeSelectorTerm {
+    NodeSelectorTerm {
+        match_expressions: requirements,
+        match_fields: vec![],
+    }
+}
+
+fn pending_bench_pod(rng: &mut ChaCha8Rng, i: usize, groups: usize, types: &[&str]) -> Pod {
+    let (cpu, memory) = weighted(rng, &POD_SIZES);
+    let g = rng.random_range(0..groups);
+    let mut node_selector = BTreeMap::new();
+    if rng.random_range(0..3) == 0 {
+        let (key, value) = match rng.random_range(0..10) {
+            0..6 => ("workload", CLASSES[g % CLASSES.len()].to_string()),
+            6..9 => ("topology.kubernetes.io/zone", ZONES[g % 3].to_string()),
+            _ => (
+                "node.kubernetes.io/instance-type",
+                types.get(g).copied().unwrap_or("m5.xlarge").to_string(),
+            ),
+        };
+        node_selector.insert(key.to_string(), value);
+    }
+    let required_node_affinity = (rng.random_range(0..4) == 0).then(|| {
+        use NodeSelectorOperator::{Gt, In, NotIn};
+        let terms = match rng.random_range(0..4) {
+            0 => vec![term(vec![requirement(
+                "topology.kubernetes.io/zone",
+                In,
+                &[ZONES[i % 3], ZONES[(i + 1) % 3]],
+            )])],
+            1 => vec![term(vec![requirement("cpus", Gt, &["4"])])],
+            2 => vec![term(vec![requirement(
+                "node.kubernetes.io/instance-type",
+                NotIn,
+                &[types.get(g).copied().unwrap_or("m5.xlarge")],
+            )])],
+            _ => vec![
+                term(vec![requirement("workload", In, &["batch"])]),
+                term(vec![requirement("workload", In, &["general"])]),
+            ],
+        };
+        NodeSelector { terms }
+    });
+    let tolerations = if rng.random_range(0..5) == 0 {
+        vec![if rng.random_range(0..3) < 2 {
+            Toleration {
+                key: Some("dedicated".to_string()),
+                exists: false,
+                value: "gpu".to_string(),
+                effect: Some(TaintEffect::NoSchedule),
+            }
+        } else {
+            Toleration {
+                key: Some("dedicated".to_string()),
+                exists: true,
+                value: String::new(),
+                effect: None,
+            }
+        }]
+    } else {
+        vec![]
+    };
+    Pod {
+        namespace: format!("ns-{}", i % 20),
+        name: format!("pending-{i}"),
+        node_name: None,
+        requests: Resources::new(cpu, memory, 1),
+        phase: PodPhase::Pending,
+        unschedulable: true,
+        node_selector,
+        tolerations,
+        required_node_affinity,
+        unevaluated: UnevaluatedConstraints {
+            pod_anti_affinity: rng.random_range(0..20) == 0,
+            ..UnevaluatedConstraints::default()
+        },
+        ..Pod::default()
+    }
 }

@@ -8,6 +8,7 @@
 //! ```text
 //! cargo run -p karpenter-examples --example queue_autoscaling
 //! cargo run -p karpenter-examples --example reserved_capacity
+//! cargo run -p karpenter-examples --example pending_pods
 //! cargo run -p karpenter-examples --example scheduled_capacity
 //! cargo run -p karpenter-examples --example custom_provider
 //! cargo run -p karpenter-examples --example sim_scale

@@ -33,8 +33,12 @@
 //!
 //! Layout, in the order data flows:
 //! - [`api`]: the resource types, quantities, validation;
-//! - [`cluster`]: the read-only snapshot of nodes and pods producers see;
-//! - [`producers`]: MetricsProducers as computations that export gauges;
+//! - [`cluster`]: the read-only snapshot of nodes, pods and DaemonSets
+//!   producers see, and the scheduling predicates (taints, selectors,
+//!   affinity) they share;
+//! - [`producers`]: MetricsProducers as computations that export gauges
+//!   (queue, reserved capacity, schedules, and pending capacity: the
+//!   nodes each group needs for the pods the scheduler cannot place);
 //! - [`autoscaler`]: the decision (pure, deterministic, explained);
 //! - [`provider`]: the SPI clouds implement, and their registry, which
 //!   wraps every handle in [`retry`]'s retries and timeouts;

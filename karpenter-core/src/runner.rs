@@ -6,8 +6,10 @@
 //!
 //! [`Runner::tick`] does, in order:
 //!
-//! 1. **Producers**: one cluster snapshot if any producer needs it, then
-//!    [`reconcile_producer`] for each; gauges go to the [`MetricSink`].
+//! 1. **Producers**: one cluster snapshot if any producer needs it (and,
+//!    for `pendingCapacity` producers, one [`PendingAssignment`] of the
+//!    pending pods to all their groups), then [`reconcile_producer`] for
+//!    each; gauges go to the [`MetricSink`].
 //! 2. **Node groups**: [`reconcile_node_group`] for each: the provider's
 //!    sizes into status, `spec.replicas` pushed where it differs (an intent
 //!    a failed write left behind is retried here).
@@ -67,7 +69,7 @@ use crate::api::v1alpha1::{HorizontalAutoscaler, MetricsProducer, ScalableNodeGr
 use crate::autoscaler::Decision;
 use crate::cluster::{ClusterSnapshot, ClusterState};
 use crate::error::Error;
-use crate::producers::{Gauge, MetricSink, ProducerContext, export};
+use crate::producers::{Gauge, MetricSink, PendingAssignment, ProducerContext, export};
 use crate::provider::{
     NodeGroupReplicas, ProviderError, ProviderErrorKind, ProviderRegistry, ProviderResult, Scale,
     ScaleTarget,
@@ -188,7 +190,7 @@ impl Runner {
         }
     }
 
-    /// Sets the cluster that `reservedCapacity` (and later `pendingCapacity`)
+    /// Sets the cluster that `reservedCapacity` and `pendingCapacity`
     /// producers read.
     pub fn with_cluster(mut self, cluster: Arc<dyn ClusterState>) -> Self {
         self.cluster = Some(cluster);
@@ -354,11 +356,35 @@ impl Runner {
             }
             _ => None,
         };
+        // Pending pods are assigned to groups once, for every producer.
+        let pending = match &snapshot {
+            Some(Ok(s))
+                if self
+                    .producers
+                    .values()
+                    .any(|p| p.spec.pending_capacity.is_some()) =>
+            {
+                let node_groups = &self.node_groups;
+                let find = |namespace: &str, name: &str| {
+                    node_groups
+                        .get(&KeyRef { namespace, name })
+                        .map(|n| n.spec.clone())
+                };
+                Some(
+                    PendingAssignment::gather(s, self.producers.values(), find, &self.registry)
+                        .await,
+                )
+            }
+            _ => None,
+        };
         let mut ctx = ProducerContext::new(now, &self.registry);
         match &snapshot {
             Some(Ok(s)) => ctx = ctx.with_cluster(s),
             Some(Err(e)) => ctx = ctx.with_cluster_error(e),
             None => {}
+        }
+        if let Some(p) = &pending {
+            ctx = ctx.with_pending(p);
         }
         let outcomes = concurrently(self.concurrency, self.producers.values(), |p| {
             reconcile_producer(p, &ctx)

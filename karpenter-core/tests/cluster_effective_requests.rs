@@ -202,6 +202,7 @@ fn reserved_capacity_counts_the_effective_request() {
     let snapshot = ClusterSnapshot {
         nodes: vec![node],
         pods: vec![pod],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
     // max(1000 + 100, 2000 + 100) + 100

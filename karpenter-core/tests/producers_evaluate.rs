@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use karpenter_core::api::v1alpha1::{ConditionStatus, MetricsProducer};
-use karpenter_core::cluster::{ClusterSnapshot, ClusterState, MockClusterState, Node, Resources};
-use karpenter_core::producers::{ProducerContext, ProducerError, evaluate, export};
+use karpenter_core::cluster::{
+    ClusterSnapshot, ClusterState, MockClusterState, Node, Pod, PodPhase, Resources,
+};
+use karpenter_core::producers::{
+    PendingAssignment, ProducerContext, ProducerError, evaluate, export,
+};
 use karpenter_core::provider::{
     MockCloudProvider, MockQueue, ProviderError, ProviderErrorKind, ProviderRegistry, Queue,
 };
@@ -211,7 +215,8 @@ async fn reserved_capacity_needs_a_snapshot() {
     assert_eq!(
         err,
         ProducerError::NoClusterSnapshot {
-            producer: "karpenter/ml-capacity".to_string()
+            producer: "karpenter/ml-capacity".to_string(),
+            kind: "reservedCapacity",
         }
     );
     assert!(
@@ -249,6 +254,7 @@ async fn reserved_capacity_over_a_snapshot_fetched_through_the_spi() {
                     unschedulable: false,
                 }],
                 pods: vec![],
+                daemon_sets: vec![],
             })
         });
     let cluster: Arc<dyn ClusterState> = Arc::new(cluster);
@@ -326,7 +332,7 @@ async fn an_invalid_schedule_names_the_field() {
 }
 
 #[tokio::test]
-async fn pending_capacity_is_not_implemented_yet() {
+async fn pending_capacity_needs_a_snapshot_and_the_joint_assignment() {
     let p = producer(serde_json::json!({
         "metadata": {"name": "pending", "namespace": "karpenter"},
         "spec": {"pendingCapacity": {"nodeSelector": {"group": "ml"}}}
@@ -337,13 +343,103 @@ async fn pending_capacity_is_not_implemented_yet() {
         .unwrap_err();
     assert_eq!(
         err,
-        ProducerError::NotImplemented {
+        ProducerError::NoClusterSnapshot {
             producer: "karpenter/pending".to_string(),
             kind: "pendingCapacity"
         }
     );
-    assert!(err.to_string().contains("not implemented yet"), "{err}");
-    assert_eq!(err.to_status(now()).conditions[0].reason, "NotImplemented");
+    assert!(
+        err.to_string()
+            .contains("spec.pendingCapacity needs a cluster snapshot"),
+        "{err}"
+    );
+
+    // A snapshot but no assignment, or one computed without this producer.
+    let snapshot = ClusterSnapshot::default();
+    let ctx = ProducerContext::new(now(), &registry).with_cluster(&snapshot);
+    let err = evaluate(&p, &ctx).await.unwrap_err();
+    assert_eq!(
+        err,
+        ProducerError::NoPendingAssignment {
+            producer: "karpenter/pending".to_string()
+        }
+    );
+    assert!(err.is_retryable());
+    assert_eq!(
+        err.to_status(now()).conditions[0].reason,
+        "NoPendingAssignment"
+    );
+    let others = PendingAssignment::compute(&snapshot, &[]);
+    let err = evaluate(&p, &ctx.with_pending(&others)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("PendingAssignment::gather"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn pending_capacity_reads_its_group_from_the_assignment() {
+    let p = producer(serde_json::json!({
+        "metadata": {"name": "pending", "namespace": "karpenter"},
+        "spec": {"pendingCapacity": {"nodeSelector": {"group": "ml"}}}
+    }));
+    let registry = ProviderRegistry::new();
+    let node = Node {
+        name: "ml-1".to_string(),
+        labels: BTreeMap::from([("group".to_string(), "ml".to_string())]),
+        allocatable: Resources::new(4_000, 8 << 30, 110),
+        taints: vec![],
+        ready: true,
+        unschedulable: false,
+    };
+    let pending = |name: &str| Pod {
+        namespace: "default".to_string(),
+        name: name.to_string(),
+        requests: Resources::new(3_000, 1 << 30, 1),
+        phase: PodPhase::Pending,
+        unschedulable: true,
+        ..Pod::default()
+    };
+    let snapshot = ClusterSnapshot {
+        nodes: vec![node],
+        pods: vec![pending("a"), pending("b")],
+        daemon_sets: vec![],
+    };
+    let registry_ref = &registry;
+    let assignment = PendingAssignment::gather(&snapshot, [&p], |_, _| None, registry_ref).await;
+    let ctx = ProducerContext::new(now(), &registry)
+        .with_cluster(&snapshot)
+        .with_pending(&assignment);
+    let out = evaluate(&p, &ctx).await.unwrap();
+    let gauge = |name: &str| out.gauges.iter().find(|g| g.name == name).unwrap().value;
+    // Two 3-cpu pods on 4-cpu nodes: 2 new nodes; 1 registered.
+    assert_eq!(gauge("karpenter_pending_capacity_nodes"), 2.0);
+    assert_eq!(gauge("karpenter_pending_capacity_pods"), 2.0);
+    assert_eq!(gauge("karpenter_pending_capacity_desired_nodes"), 3.0);
+    assert_eq!(out.status.values["template"], "node ml-1");
+    assert_eq!(
+        out.status.values["nodes"],
+        "registered 1, upcoming unknown, new 2, desired 3"
+    );
+    // Without scalableNodeGroupRef, upcoming nodes are unknown: said so.
+    let c = &out.status.conditions[0];
+    assert_eq!(c.status, ConditionStatus::True);
+    assert!(
+        c.message
+            .contains("set spec.pendingCapacity.scalableNodeGroupRef"),
+        "{}",
+        c.message
+    );
+    for g in &out.gauges {
+        assert!(
+            g.labels
+                .contains(&("namespace".to_string(), "karpenter".to_string()))
+        );
+        assert!(
+            g.labels
+                .contains(&("name".to_string(), "pending".to_string()))
+        );
+    }
 }
 
 #[tokio::test]

@@ -118,6 +118,7 @@ fn sums_requests_of_live_pods_on_ready_schedulable_selected_nodes() {
                 PodPhase::Running,
             ),
         ],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &labels(&[("group", "ml")]));
     assert_eq!(rc.nodes, 2);
@@ -180,6 +181,7 @@ fn no_capacity_means_no_utilization_sample_and_a_message() {
             Resources::new(500, GIB, 1),
             PodPhase::Running,
         )],
+        daemon_sets: vec![],
     };
     // A node that counts but has nothing allocatable: reserved is still
     // reported, utilization is not.
@@ -218,6 +220,7 @@ fn no_capacity_means_no_utilization_sample_and_a_message() {
     let cpu_less = ClusterSnapshot {
         nodes: vec![node("n1", "ml", Resources::new(0, 4 * GIB, 10))],
         pods: vec![],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&cpu_less, &BTreeMap::new());
     assert_eq!(rc.gauges(&producer_labels("p", "ns")).len(), 8);
@@ -230,6 +233,7 @@ fn a_selector_matching_no_node_is_a_status_message() {
     let snapshot = ClusterSnapshot {
         nodes: vec![node("n1", "ml", Resources::new(4_000, 4 * GIB, 10))],
         pods: vec![],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &labels(&[("group", "x")]));
     assert_eq!(rc.nodes, 0);
@@ -252,6 +256,7 @@ fn a_selector_matching_no_node_is_a_status_message() {
     let snapshot = ClusterSnapshot {
         nodes: vec![cordoned, not_ready],
         pods: vec![],
+        daemon_sets: vec![],
     };
     let selector = labels(&[("group", "ml"), ("zone", "a")]);
     let values = ReservedCapacity::compute(&snapshot, &selector).status_values();
@@ -275,6 +280,7 @@ fn snapshot_with_one_node() -> ClusterSnapshot {
     ClusterSnapshot {
         nodes: vec![node("n1", "ml", Resources::new(4_000, 4 * GIB, 10))],
         pods: vec![],
+        daemon_sets: vec![],
     }
 }
 
@@ -312,6 +318,7 @@ fn terminal_pods_and_pods_on_nodes_that_do_not_count_reserve_nothing() {
                 })
             })
             .collect(),
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &labels(&[("group", "ml")]));
     // Only the Pending and Running pods on n1.
@@ -337,6 +344,7 @@ fn each_live_pod_reserves_one_pod_slot_whatever_its_requests_say() {
                 PodPhase::Running,
             ),
         ],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
     assert_eq!(rc.reserved.pods, 2);
@@ -365,6 +373,7 @@ fn bad_quantities_saturate_and_never_panic() {
                 PodPhase::Running,
             ),
         ],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
     assert_eq!(rc.nodes, 4);
@@ -388,6 +397,7 @@ fn bad_quantities_saturate_and_never_panic() {
     let only_negative = ClusterSnapshot {
         nodes: vec![node("n3", "ml", negative)],
         pods: vec![pod("c", Some("n3"), negative, PodPhase::Running)],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&only_negative, &BTreeMap::new());
     assert_eq!(rc.capacity, Resources::default());
@@ -401,6 +411,7 @@ fn empty_selector_selects_every_node_and_all_labels_must_match() {
     let snapshot = ClusterSnapshot {
         nodes: vec![node("n1", "ml", r), node("n2", "web", r)],
         pods: vec![],
+        daemon_sets: vec![],
     };
     assert_eq!(
         ReservedCapacity::compute(&snapshot, &BTreeMap::new()).nodes,
@@ -434,6 +445,7 @@ fn fractional_cores_and_overcommit_are_reported_as_they_are() {
                 PodPhase::Running,
             ),
         ],
+        daemon_sets: vec![],
     };
     let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
     assert_eq!(rc.status_values()["cpu"], "137.50%, 2.75/2");
@@ -468,7 +480,11 @@ fn large_cluster_is_computed_correctly() {
             phase,
         ));
     }
-    let snapshot = ClusterSnapshot { nodes, pods };
+    let snapshot = ClusterSnapshot {
+        nodes,
+        pods,
+        daemon_sets: vec![],
+    };
 
     // Expected, by brute force over the same rules.
     let counted = |i: usize| i.is_multiple_of(5) && !i.is_multiple_of(10); // group "a" and ready

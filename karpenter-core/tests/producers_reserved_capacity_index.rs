@@ -254,6 +254,7 @@ fn a_duplicated_node_name_in_the_initial_snapshot_counts_once_like_compute() {
         let snapshot = ClusterSnapshot {
             nodes,
             pods: vec![running("a", "n1", 100)],
+            daemon_sets: vec![],
         };
         let index = ReservedCapacityIndex::new(&snapshot, &sel);
         assert_eq!(index.result(), ReservedCapacity::compute(&snapshot, &sel));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use karpenter_core::cluster::{
-    ClusterSnapshot, ClusterState, Node, Pod, PodPhase, Resources, Taint, TaintEffect, Toleration,
+    ClusterSnapshot, ClusterState, DaemonSet, Node, Pod, PodPhase, Resources,
 };
 use karpenter_core::provider::{NodeTemplate, ProviderError};
 
@@ -74,6 +74,7 @@ struct GroupNodes {
 struct Inner {
     groups: Vec<GroupNodes>,
     static_nodes: Vec<Node>,
+    daemon_sets: Vec<DaemonSet>,
     pods: Vec<PodEntry>,
     workload_seq: BTreeMap<String, u64>,
     longest_wait: Duration,
@@ -111,6 +112,7 @@ impl Inner {
         let Inner {
             groups,
             static_nodes,
+            daemon_sets,
             pods,
             longest_wait,
             ..
@@ -124,7 +126,24 @@ impl Inner {
             .enumerate()
             .map(|(i, n)| (n.name.as_str(), i))
             .collect();
-        let mut free: Vec<Resources> = nodes.iter().map(|n| n.allocatable).collect();
+        // Every node runs the DaemonSets that land on it first.
+        let mut free: Vec<Resources> = nodes
+            .iter()
+            .map(|n| {
+                daemon_sets
+                    .iter()
+                    .filter(|ds| ds.lands_on(&n.labels, &n.taints))
+                    .fold(n.allocatable, |free, ds| {
+                        sub(
+                            free,
+                            Resources {
+                                pods: 1,
+                                ..ds.requests
+                            },
+                        )
+                    })
+            })
+            .collect();
         let mut outcome = ScheduleOutcome::default();
         let mut waits = Vec::new();
 
@@ -153,16 +172,27 @@ impl Inner {
         }
 
         // First fit, in creation order. Once a pod does not fit, identical
-        // pods cannot fit either (free space only shrinks in a pass).
-        let mut last_failed: Option<(Resources, BTreeMap<String, String>, Vec<Toleration>)> = None;
-        for entry in pods.iter_mut() {
+        // pods (same requests and constraints) cannot fit either: free
+        // space only shrinks in a pass. `last_failed` is the last such pod.
+        let mut last_failed: Option<usize> = None;
+        let same = |a: &Pod, b: &Pod| {
+            a.requests == b.requests
+                && a.node_selector == b.node_selector
+                && a.tolerations == b.tolerations
+                && a.required_node_affinity == b.required_node_affinity
+        };
+        for k in 0..pods.len() {
+            let same_as_failed = match (last_failed.and_then(|f| pods.get(f)), pods.get(k)) {
+                (Some(failed), Some(entry)) => same(&failed.pod, &entry.pod),
+                _ => false,
+            };
+            let Some(entry) = pods.get_mut(k) else {
+                continue;
+            };
             let pod = &mut entry.pod;
             if pod.phase != PodPhase::Pending || pod.node_name.is_some() {
                 continue;
             }
-            let same_as_failed = last_failed.as_ref().is_some_and(|(r, s, t)| {
-                *r == pod.requests && *s == pod.node_selector && *t == pod.tolerations
-            });
             let chosen = if same_as_failed {
                 None
             } else {
@@ -190,11 +220,7 @@ impl Inner {
                         entry.pending_since = Some(now);
                     }
                     outcome.unschedulable += 1;
-                    last_failed = Some((
-                        pod.requests,
-                        pod.node_selector.clone(),
-                        pod.tolerations.clone(),
-                    ));
+                    last_failed = Some(k);
                 }
             }
         }
@@ -214,28 +240,11 @@ fn sub(a: Resources, b: Resources) -> Resources {
     }
 }
 
-/// Whether `pod` may run on `node`: ready, not cordoned, node selector
-/// matches, and every `NoSchedule`/`NoExecute` taint is tolerated.
+/// Whether `pod` may run on `node`: ready, not cordoned, and its taints,
+/// node selector and required node affinity allow it (the same predicates
+/// the pending-capacity producer uses).
 fn schedulable_on(pod: &Pod, node: &Node) -> bool {
-    node.ready
-        && !node.unschedulable
-        && pod
-            .node_selector
-            .iter()
-            .all(|(k, v)| node.labels.get(k) == Some(v))
-        && node
-            .taints
-            .iter()
-            .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
-            .all(|t| pod.tolerations.iter().any(|tol| tolerates(tol, t)))
-}
-
-fn tolerates(tol: &Toleration, taint: &Taint) -> bool {
-    let key_ok = match &tol.key {
-        None => tol.exists,
-        Some(k) => *k == taint.key && (tol.exists || tol.value == taint.value),
-    };
-    key_ok && tol.effect.is_none_or(|e| e == taint.effect)
+    node.ready && !node.unschedulable && pod.may_run_on(node)
 }
 
 /// An in-memory cluster: nodes with allocatable and labels, pods with
@@ -302,6 +311,13 @@ impl FakeCluster {
         });
     }
 
+    /// Adds a DaemonSet: every node it lands on (its tolerations, node
+    /// selector and affinity against the node) sets its requests aside
+    /// before any pod, and snapshots include it.
+    pub fn add_daemon_set(&self, daemon_set: DaemonSet) {
+        self.lock().daemon_sets.push(daemon_set);
+    }
+
     /// Adds a node that belongs to no group.
     pub fn add_node(&self, node: Node) {
         self.lock().static_nodes.push(node);
@@ -338,11 +354,17 @@ impl FakeCluster {
         replicas: usize,
         requests: Resources,
     ) {
-        self.scale_workload_with(namespace, name, replicas, requests, &BTreeMap::new());
+        self.scale_workload_like(
+            namespace,
+            name,
+            replicas,
+            &pending_pod(namespace, name, requests),
+        );
     }
 
     /// [`scale_workload`](Self::scale_workload) for pods that need node
-    /// labels (`node_selector`).
+    /// labels (`node_selector`): [`scale_workload_like`](Self::scale_workload_like)
+    /// with a pending pod of `requests` and that selector.
     pub fn scale_workload_with(
         &self,
         namespace: &str,
@@ -350,6 +372,37 @@ impl FakeCluster {
         replicas: usize,
         requests: Resources,
         node_selector: &BTreeMap<String, String>,
+    ) {
+        let mut template = pending_pod(namespace, name, requests);
+        template.node_selector = node_selector.clone();
+        self.scale_workload_like(namespace, name, replicas, &template);
+    }
+
+    /// [`scale_workload`](Self::scale_workload) with pods made from
+    /// `template` (its requests, node selector, affinity, tolerations...):
+    /// each new pod is a copy named `{name}-{n}`, pending and unbound.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use chrono::{TimeZone, Utc};
+    /// use karpenter_core::cluster::Resources;
+    /// use karpenter_fake::{FakeCluster, FakeNodeGroup, NodeTemplate, SimClock, pending_pod};
+    ///
+    /// let clock = SimClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap());
+    /// let group = FakeNodeGroup::builder("hdd").replicas(1).build(&clock);
+    /// let cluster = FakeCluster::new(&clock);
+    /// cluster.add_node_group(&group, NodeTemplate::new(Resources::new(4000, 8 << 30, 110)).label("disk", "hdd"));
+    /// let mut db = pending_pod("default", "db", Resources::new(500, 1 << 30, 1));
+    /// db.node_selector = BTreeMap::from([("disk".to_string(), "ssd".to_string())]);
+    /// cluster.scale_workload_like("default", "db", 2, &db);
+    /// assert_eq!(cluster.schedule().unschedulable, 2); // no ssd node
+    /// ```
+    pub fn scale_workload_like(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: usize,
+        template: &Pod,
     ) {
         let now = self.clock.now();
         let mut s = self.lock();
@@ -361,8 +414,18 @@ impl FakeCluster {
         if current < replicas {
             let mut seq = s.workload_seq.get(name).copied().unwrap_or(0);
             for _ in current..replicas {
-                let mut pod = pending_pod(namespace, &format!("{name}-{seq}"), requests);
-                pod.node_selector = node_selector.clone();
+                let pod = Pod {
+                    namespace: namespace.to_string(),
+                    name: format!("{name}-{seq}"),
+                    node_name: None,
+                    phase: PodPhase::Pending,
+                    unschedulable: false,
+                    requests: Resources {
+                        pods: 1,
+                        ..template.requests
+                    },
+                    ..template.clone()
+                };
                 seq += 1;
                 s.pods.push(PodEntry {
                     pod,
@@ -434,6 +497,7 @@ impl FakeCluster {
         ClusterSnapshot {
             nodes: s.nodes().cloned().collect(),
             pods: s.pods.iter().map(|e| e.pod.clone()).collect(),
+            daemon_sets: s.daemon_sets.clone(),
         }
     }
 }

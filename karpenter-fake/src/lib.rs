@@ -14,8 +14,10 @@
 //! - [`FakeMetricStore`]: named series with labels; resolves exact-selector
 //!   queries such as `karpenter_queue_length{name="ml-training-queue"}` and
 //!   says clearly when a query is not supported.
-//! - [`FakeCluster`]: nodes with allocatable and labels, pods with requests,
-//!   a first-fit scheduler that marks what does not fit `Unschedulable`.
+//! - [`FakeCluster`]: nodes with allocatable, labels and taints, pods with
+//!   requests and constraints (selectors, affinity, tolerations),
+//!   DaemonSets, and a first-fit scheduler that marks what does not fit
+//!   `Unschedulable`, so pending-capacity producers have something to see.
 //! - [`SimClock`]: the one simulated clock, shared by all of the above.
 //! - [`FakeProvider`]: registers the fakes with core's provider registry
 //!   (node group type `FakeNodeGroup`, queue type `FakeQueue`, metric source

@@ -47,11 +47,25 @@
 //! compares variants of it (`--variant NAME=PATCH.yaml`) and backtests it
 //! against recorded replicas; see `docs/simulate.md`.
 //!
+//! `karpenter pending` answers the question Cluster Autoscaler users ask
+//! most: why did my pending pod not trigger a scale-up? Give it a cluster
+//! snapshot and the node groups' manifests; it prints which group each
+//! pending pod goes to, the nodes each group needs, and for each pod that
+//! fits nowhere the first predicate that failed per group ([`pending`]):
+//!
+//! ```sh
+//! kubectl get nodes,pods,daemonsets -A -o json > snapshot.json
+//! kubectl get metricsproducers,scalablenodegroups -A -o yaml > groups.yaml
+//! karpenter pending snapshot.json -f groups.yaml          # readable text
+//! karpenter pending snapshot.json -f groups.yaml --json   # for tools
+//! ```
+//!
 //! The controllers arrive with their own issue.
 
 pub mod crd;
 pub mod decide;
 pub mod http;
+pub mod pending;
 pub mod prometheus;
 pub mod simulate;
 pub mod tls;

@@ -217,6 +217,18 @@ impl MetricsProducer {
         if let Some(schedule) = &spec.schedule_spec {
             check_schedule(&mut errs, schedule);
         }
+        if let Some(pending) = &spec.pending_capacity
+            && let Some(group) = &pending.scalable_node_group_ref
+            && !is_dns1123_subdomain(&group.name)
+        {
+            errs.push(
+                "spec.pendingCapacity.scalableNodeGroupRef.name",
+                format!(
+                    "must be the name of a ScalableNodeGroup in the producer's namespace (a DNS-1123 subdomain), got {}",
+                    q(&group.name)
+                ),
+            );
+        }
         errs.into_result()
     }
 }

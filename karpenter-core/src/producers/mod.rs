@@ -1,12 +1,18 @@
 //! Metrics producers: turn the world into numbers.
 //!
 //! Each producer kind is a pure computation over its inputs
-//! ([`queue`], [`reserved_capacity`], [`schedule`]); [`evaluate`] gathers the
-//! inputs of one [`MetricsProducer`] through the provider SPI and returns its
-//! [`Gauge`] samples and a human-readable [`MetricsProducerStatus`]. A runner
-//! fetches one [`ClusterSnapshot`] per tick and evaluates many producers
-//! against it, then hands the gauges to a [`MetricSink`] (the Prometheus
-//! registry, the fake metric store).
+//! ([`queue`], [`reserved_capacity`], [`schedule`], [`pending_capacity`]);
+//! [`evaluate`] gathers the inputs of one [`MetricsProducer`] through the
+//! provider SPI and returns its [`Gauge`] samples and a human-readable
+//! [`MetricsProducerStatus`]. A runner fetches one [`ClusterSnapshot`] per
+//! tick and evaluates many producers against it, then hands the gauges to a
+//! [`MetricSink`] (the Prometheus registry, the fake metric store).
+//!
+//! `pendingCapacity` producers share one computation: a pod that fits
+//! several node groups counts for one. The runner computes the
+//! [`PendingAssignment`] once per snapshot from all of them
+//! ([`PendingAssignment::gather`]) and passes it in
+//! [`ProducerContext::pending`]; each producer reads its own group.
 //!
 //! Every gauge carries the producer's `name` and `namespace` labels
 //! (namespace `default` when the object has none).
@@ -42,7 +48,7 @@
 //!     tolerations: vec![],
 //!     ..Pod::default()
 //! };
-//! let snapshot = ClusterSnapshot { nodes: vec![node], pods: vec![pod] };
+//! let snapshot = ClusterSnapshot { nodes: vec![node], pods: vec![pod], daemon_sets: vec![] };
 //! let registry = ProviderRegistry::new();
 //! let ctx = ProducerContext::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(), &registry)
 //!     .with_cluster(&snapshot);
@@ -57,6 +63,7 @@
 //! # });
 //! ```
 
+pub mod pending_capacity;
 pub mod queue;
 pub mod reserved_capacity;
 pub mod schedule;
@@ -70,6 +77,7 @@ use crate::api::v1alpha1::{Condition, ConditionStatus, MetricsProducer, MetricsP
 use crate::cluster::ClusterSnapshot;
 use crate::provider::{ProviderError, ProviderRegistry};
 
+pub use pending_capacity::PendingAssignment;
 pub use queue::QueueReading;
 pub use reserved_capacity::ReservedCapacity;
 pub use schedule::{Schedule, ScheduleError, ScheduledValue};
@@ -126,6 +134,11 @@ pub struct ProducerContext<'a> {
     /// Why there is no snapshot, when reading it failed: reported by the
     /// producers that need one.
     pub cluster_error: Option<&'a ProviderError>,
+    /// The joint assignment of pending pods to the `pendingCapacity`
+    /// producers' groups, computed once per snapshot from every one of them
+    /// ([`PendingAssignment::gather`] or
+    /// [`compute`](PendingAssignment::compute)).
+    pub pending: Option<&'a PendingAssignment>,
 }
 
 impl<'a> ProducerContext<'a> {
@@ -136,12 +149,20 @@ impl<'a> ProducerContext<'a> {
             providers,
             cluster: None,
             cluster_error: None,
+            pending: None,
         }
     }
 
     /// The same context with the tick's cluster snapshot.
     pub fn with_cluster(mut self, snapshot: &'a ClusterSnapshot) -> Self {
         self.cluster = Some(snapshot);
+        self
+    }
+
+    /// The same context with the tick's pending-pod assignment, which
+    /// `pendingCapacity` producers read their group from.
+    pub fn with_pending(mut self, assignment: &'a PendingAssignment) -> Self {
+        self.pending = Some(assignment);
         self
     }
 
@@ -203,23 +224,25 @@ pub enum ProducerError {
         #[source]
         error: ProviderError,
     },
-    /// `reservedCapacity` was evaluated without a cluster snapshot.
+    /// `reservedCapacity` or `pendingCapacity` was evaluated without a
+    /// cluster snapshot.
     #[error(
-        "MetricsProducer {producer}: spec.reservedCapacity needs a cluster snapshot, but none was given; fetch one with ClusterState::snapshot and pass it in ProducerContext::cluster"
+        "MetricsProducer {producer}: spec.{kind} needs a cluster snapshot, but none was given; fetch one with ClusterState::snapshot and pass it in ProducerContext::cluster"
     )]
     NoClusterSnapshot {
         /// `namespace/name` of the producer.
         producer: String,
+        /// `reservedCapacity` or `pendingCapacity`.
+        kind: &'static str,
     },
-    /// The producer kind exists in the API but not yet in this version.
+    /// `pendingCapacity` was evaluated without the joint assignment, or
+    /// with one computed without this producer.
     #[error(
-        "MetricsProducer {producer}: spec.{kind} is not implemented yet in this version of karpenter-rs; use reservedCapacity, queue or scheduleSpec instead"
+        "MetricsProducer {producer}: spec.pendingCapacity needs the pending-pod assignment of this snapshot computed with every pendingCapacity producer, this one included; compute it with PendingAssignment::gather and pass it in ProducerContext::pending"
     )]
-    NotImplemented {
+    NoPendingAssignment {
         /// `namespace/name` of the producer.
         producer: String,
-        /// The producer kind, e.g. `pendingCapacity`.
-        kind: &'static str,
     },
 }
 
@@ -230,8 +253,8 @@ impl ProducerError {
             Self::Provider { producer, .. }
             | Self::ClusterSnapshot { producer, .. }
             | Self::InvalidSpec { producer, .. }
-            | Self::NoClusterSnapshot { producer }
-            | Self::NotImplemented { producer, .. } => producer,
+            | Self::NoClusterSnapshot { producer, .. }
+            | Self::NoPendingAssignment { producer } => producer,
         }
     }
 
@@ -241,8 +264,8 @@ impl ProducerError {
             Self::Provider { error, .. } | Self::ClusterSnapshot { error, .. } => {
                 error.is_retryable()
             }
-            Self::NoClusterSnapshot { .. } => true,
-            Self::InvalidSpec { .. } | Self::NotImplemented { .. } => false,
+            Self::NoClusterSnapshot { .. } | Self::NoPendingAssignment { .. } => true,
+            Self::InvalidSpec { .. } => false,
         }
     }
 
@@ -254,7 +277,7 @@ impl ProducerError {
             Self::ClusterSnapshot { .. } => "ClusterSnapshotFailed",
             Self::InvalidSpec { .. } => "InvalidSpec",
             Self::NoClusterSnapshot { .. } => "NoClusterSnapshot",
-            Self::NotImplemented { .. } => "NotImplemented",
+            Self::NoPendingAssignment { .. } => "NoPendingAssignment",
         };
         MetricsProducerStatus {
             values: BTreeMap::new(),
@@ -267,6 +290,25 @@ impl ProducerError {
             )],
             last_error: Some(self.to_string()),
         }
+    }
+}
+
+/// The snapshot of `ctx`, or the error a producer of `kind` reports.
+fn cluster<'a>(
+    ctx: &ProducerContext<'a>,
+    kind: &'static str,
+    id: &dyn Fn() -> String,
+) -> Result<&'a ClusterSnapshot, ProducerError> {
+    match (ctx.cluster, ctx.cluster_error) {
+        (Some(snapshot), _) => Ok(snapshot),
+        (None, Some(error)) => Err(ProducerError::ClusterSnapshot {
+            producer: id(),
+            error: error.clone(),
+        }),
+        (None, None) => Err(ProducerError::NoClusterSnapshot {
+            producer: id(),
+            kind,
+        }),
     }
 }
 
@@ -291,8 +333,9 @@ fn calculable(
 ///
 /// Fails when the spec does not set exactly one producer kind, when
 /// `metadata.name` is missing, when a provider call fails, when
-/// `reservedCapacity` is given no snapshot, and for `pendingCapacity` (not
-/// implemented yet). See the [module docs](self) for an example.
+/// `reservedCapacity` or `pendingCapacity` is given no snapshot, and when
+/// `pendingCapacity` is given no [`PendingAssignment`] that includes it
+/// (`ctx.pending`). See the [module docs](self) for an example.
 pub async fn evaluate(
     producer: &MetricsProducer,
     ctx: &ProducerContext<'_>,
@@ -352,16 +395,7 @@ pub async fn evaluate(
         }
         (reading.status_values(), reading.gauges(&labels), None)
     } else if let Some(rc) = &spec.reserved_capacity {
-        let snapshot = match (ctx.cluster, ctx.cluster_error) {
-            (Some(snapshot), _) => snapshot,
-            (None, Some(error)) => {
-                return Err(ProducerError::ClusterSnapshot {
-                    producer: id(),
-                    error: error.clone(),
-                });
-            }
-            (None, None) => return Err(ProducerError::NoClusterSnapshot { producer: id() }),
-        };
+        let snapshot = cluster(ctx, "reservedCapacity", &id)?;
         let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
         note = rc.message();
         (rc.status_values(), rc.gauges(&labels), None)
@@ -374,10 +408,20 @@ pub async fn evaluate(
             })?;
         (value.status_values(), value.gauges(&labels), next_change)
     } else {
-        return Err(ProducerError::NotImplemented {
-            producer: id(),
-            kind: "pendingCapacity",
+        cluster(ctx, "pendingCapacity", &id)?;
+        let found = ctx.pending.and_then(|a| {
+            let index = a
+                .groups()
+                .iter()
+                .position(|g| g.namespace == namespace && g.name == name)?;
+            Some((a, index))
         });
+        let Some((assignment, index)) = found else {
+            return Err(ProducerError::NoPendingAssignment { producer: id() });
+        };
+        let group = &assignment.groups()[index];
+        note = group.message();
+        (assignment.status_values(index), group.gauges(&labels), None)
     };
     let condition = match (&partial_error, note) {
         (None, None) => calculable(

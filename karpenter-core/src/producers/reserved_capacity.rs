@@ -46,7 +46,7 @@
 //!     ready: true,
 //!     unschedulable: false,
 //! };
-//! let snapshot = ClusterSnapshot { nodes: vec![node], pods: vec![] };
+//! let snapshot = ClusterSnapshot { nodes: vec![node], pods: vec![], daemon_sets: vec![] };
 //! let rc = ReservedCapacity::compute(&snapshot, &BTreeMap::new());
 //! assert_eq!(rc.capacity.cpu_millis, 4_000);
 //! assert_eq!(rc.cpu_utilization(), Some(0.0));
@@ -351,7 +351,7 @@ impl ReservedCapacity {
 ///     ready: true,
 ///     unschedulable: false,
 /// };
-/// let mut snapshot = ClusterSnapshot { nodes: vec![node.clone()], pods: vec![] };
+/// let mut snapshot = ClusterSnapshot { nodes: vec![node.clone()], pods: vec![], daemon_sets: vec![] };
 /// let mut index = ReservedCapacityIndex::new(&snapshot, &BTreeMap::new());
 ///
 /// let mut pod = Pod {

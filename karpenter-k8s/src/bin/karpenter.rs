@@ -52,6 +52,26 @@ enum Command {
     /// scorecard machine-readable; `--schema` prints the scenario format's
     /// JSON Schema. Invalid input exits with status 2, a failed write with 1.
     Simulate(karpenter_k8s::simulate::SimulateArgs),
+    /// Which node group each pending pod of a cluster snapshot would go to,
+    /// the nodes each group needs, and why a pod fits no group.
+    ///
+    /// SNAPSHOT is the output of `kubectl get nodes,pods,daemonsets -A -o
+    /// json` (or `-o yaml`), a List, read as it streams. Each -f FILE holds
+    /// MetricsProducers (those with pendingCapacity are used),
+    /// ScalableNodeGroups (their spec.replicas is the desired size) and
+    /// NodeTemplate documents (the node a group with no Ready node would
+    /// add), as YAML streams, JSON or Lists. Bad input exits with status 2
+    /// and the problems on stderr; a failed write of the output with 1.
+    Pending {
+        /// The snapshot; `-` reads stdin.
+        snapshot: PathBuf,
+        /// A manifests file; repeat for several.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON for tools instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +88,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Simulate(args) => karpenter_k8s::simulate::main(&args),
+        Command::Pending {
+            snapshot,
+            files,
+            json,
+        } => karpenter_k8s::pending::cli::run(&snapshot, &files, json),
     }
 }
 

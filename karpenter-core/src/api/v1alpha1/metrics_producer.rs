@@ -89,13 +89,52 @@ pub struct ReservedCapacitySpec {
     pub node_selector: BTreeMap<String, String>,
 }
 
-/// Nodes whose pending pods to count.
+/// The node group whose pending pods to count, and how to find it.
+///
+/// - The group's **nodes** are the nodes whose labels contain every label of
+///   `nodeSelector` (as in Karpenter v0.1): they give the template (a Ready
+///   node's allocatable, labels and taints) and the count of registered
+///   nodes.
+/// - `scalableNodeGroupRef` names the group's ScalableNodeGroup (in the
+///   producer's namespace): its provider gives the desired size (so nodes
+///   asked for but not registered yet absorb pending pods first) and, when
+///   no node of the group is Ready, the template of the node a scale-up
+///   would add (scale from zero). Without it, a group with no Ready node
+///   has no template and upcoming nodes are not known.
+///
+/// ```
+/// use karpenter_core::api::v1alpha1::MetricsProducer;
+///
+/// let mp: MetricsProducer = karpenter_core::api::parse::from_str(r#"
+/// apiVersion: autoscaling.karpenter.sh/v1alpha1
+/// kind: MetricsProducer
+/// metadata: {name: gpu-pending}
+/// spec:
+///   pendingCapacity:
+///     nodeSelector: {karpenter.sh/node-group: gpu}
+///     scalableNodeGroupRef: {name: gpu}
+/// "#).unwrap();
+/// let pc = mp.spec.pending_capacity.unwrap();
+/// assert_eq!(pc.scalable_node_group_ref.unwrap().name, "gpu");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingCapacitySpec {
     /// Label selector (all labels must match) of the node group's nodes.
     #[serde(default)]
     pub node_selector: BTreeMap<String, String>,
+    /// The ScalableNodeGroup (same namespace) these nodes belong to: its
+    /// provider's desired size and node template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scalable_node_group_ref: Option<ScalableNodeGroupRef>,
+}
+
+/// A reference to a ScalableNodeGroup in the referring object's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScalableNodeGroupRef {
+    /// `metadata.name` of the ScalableNodeGroup.
+    pub name: String,
 }
 
 /// A weekly/yearly schedule of replicas.
