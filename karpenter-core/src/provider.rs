@@ -513,11 +513,11 @@ fn built_or<H: ?Sized>(
 
 /// What a queue handle is kept under: its id, and whether it counts
 /// in-flight messages (two producers may read one queue both ways).
-fn queue_key(spec: &QueueSpec) -> String {
+fn queue_key(spec: &QueueSpec) -> std::borrow::Cow<'_, str> {
     if spec.include_in_flight {
-        format!("{} (includeInFlight)", spec.id)
+        format!("{} (includeInFlight)", spec.id).into()
     } else {
-        spec.id.clone()
+        spec.id.as_str().into()
     }
 }
 
@@ -661,7 +661,7 @@ impl ProviderRegistry {
     /// deleted or its queue changes).
     pub fn forget_queue(&self, spec: &QueueSpec) {
         if let Some(by_id) = self.built().queues.get_mut(&spec.type_) {
-            by_id.remove(&queue_key(spec));
+            by_id.remove(queue_key(spec).as_ref());
         }
     }
 
@@ -749,7 +749,7 @@ impl ProviderRegistry {
         built_or(
             &mut self.built().queues,
             &spec.type_,
-            &queue_key(spec),
+            queue_key(spec).as_ref(),
             || {
                 let p = Self::lookup(&self.queues, "queue", &spec.type_)?;
                 p.validate_queue(spec)?;

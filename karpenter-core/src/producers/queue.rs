@@ -107,7 +107,11 @@ impl QueueReading {
     pub fn status_values(&self) -> BTreeMap<String, String> {
         let age = match &self.oldest_message_age {
             OldestMessageAge::Empty => "0s".to_string(),
-            OldestMessageAge::Known(d) => format!("{}s", d.as_secs()),
+            OldestMessageAge::Known(d) => {
+                let mut age = d.as_secs().to_string();
+                age.push('s');
+                age
+            }
             OldestMessageAge::NoData => "no data".to_string(),
             OldestMessageAge::Unreadable(e) => format!("unreadable: {e}"),
         };

@@ -247,16 +247,32 @@ pub(crate) fn merge_conditions(
     mut updates: Vec<Condition>,
     now: DateTime<Utc>,
 ) -> Vec<Condition> {
+    let transition = |old: &Condition, new: &Condition| {
+        if new.status == old.status {
+            old.last_transition_time.or(Some(now))
+        } else {
+            Some(now)
+        }
+    };
+    // The steady state: the same conditions as last time, in the same
+    // order. The result is `updates` with the transition times set.
+    if previous.len() == updates.len()
+        && previous
+            .iter()
+            .zip(&updates)
+            .all(|(o, u)| o.type_ == u.type_)
+    {
+        for (old, new) in previous.iter().zip(updates.iter_mut()) {
+            new.last_transition_time = transition(old, new);
+        }
+        return updates;
+    }
     let mut merged = Vec::with_capacity(previous.len() + updates.len());
     for old in previous {
         match updates.iter().position(|u| u.type_ == old.type_) {
             Some(i) => {
                 let mut new = updates.remove(i);
-                new.last_transition_time = if new.status == old.status {
-                    old.last_transition_time.or(Some(now))
-                } else {
-                    Some(now)
-                };
+                new.last_transition_time = transition(old, &new);
                 merged.push(new);
             }
             None => merged.push(old.clone()),
@@ -298,6 +314,32 @@ mod tests {
         assert_eq!(merged[0].last_transition_time, Some(at(30)));
         assert_eq!(merged[1].last_transition_time, Some(at(0)));
         assert_eq!(merged[3].type_, "D");
+    }
+
+    #[test]
+    fn the_same_conditions_in_the_same_order_merge_as_set_condition_does() {
+        let c = |t: &'static str, st: ConditionStatus, r: &'static str| condition(t, st, r, "m");
+        let mut previous = Vec::new();
+        set_condition(&mut previous, c("A", ConditionStatus::True, "x"), at(0));
+        set_condition(&mut previous, c("B", ConditionStatus::False, "y"), at(0));
+        previous[0].last_transition_time = None; // written by an older version
+        let updates = [
+            c("A", ConditionStatus::True, "x2"), // same status, no time: now
+            c("B", ConditionStatus::True, "y2"), // status changed: now
+        ];
+        let mut expected = previous.clone();
+        for u in updates.clone() {
+            set_condition(&mut expected, u, at(30));
+        }
+        let merged = merge_conditions(&previous, updates.to_vec(), at(30));
+        assert_eq!(merged, expected);
+        assert_eq!(merged[0].reason, "x2");
+        assert_eq!(merged[0].last_transition_time, Some(at(30)));
+        assert_eq!(merged[1].last_transition_time, Some(at(30)));
+        // Same status, time kept.
+        let again = merge_conditions(&merged, updates.to_vec(), at(60));
+        assert_eq!(again[1].last_transition_time, Some(at(30)));
+        assert_eq!(again[0].last_transition_time, Some(at(30)));
     }
 }
 
