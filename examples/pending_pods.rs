@@ -88,6 +88,8 @@ spec:
       query: karpenter_reserved_capacity_cpu_utilization{{name="{group}-reserved"}}
       target: {{type: Utilization, value: 60}}
     role: ScaleDownOnly
+  behavior:
+    scaleUp: {{tolerance: 0}}
 "#
     )
 }

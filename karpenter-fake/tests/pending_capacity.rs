@@ -46,6 +46,8 @@ spec:
       query: karpenter_reserved_capacity_cpu_utilization{name="batch-reserved"}
       target: {type: Utilization, value: 60}
     role: ScaleDownOnly
+  behavior:
+    scaleUp: {tolerance: 0}
 "#;
 
 #[tokio::test]
@@ -125,6 +127,57 @@ async fn scales_from_zero_to_exactly_what_pending_pods_need_and_back() {
     let report = sim.run_for(Duration::from_secs(30 * 60)).await;
     assert_eq!(report.node_groups[0].peak_desired, 3);
     assert_eq!(report.node_groups[0].final_desired, 0);
+}
+
+/// A group of 14 nodes whose pods grow from 28 to 30 (two 3-cpu pods per
+/// 8-cpu node): the recipe must add the 15th node. The default scale-up
+/// tolerance (0.1) would hold it: 15 desired / 14 ready is a usage ratio of
+/// 1.07, "no change". With `scaleUp.tolerance: 0` it is added.
+async fn one_more_node_at_fourteen(manifests: &str) -> (i32, usize) {
+    let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let clock = SimClock::new(start);
+    let template = NodeTemplate::new(Resources::new(8_000, 32 * GIB, 110)).label("group", "batch");
+    let group = FakeNodeGroup::builder("batch")
+        .launch_delay(Duration::from_secs(60))
+        .template(template.clone())
+        .build(&clock);
+    let cluster = FakeCluster::new(&clock);
+    cluster.add_node_group(&group, template);
+    let mut sim = Simulation::builder(&clock)
+        .manifests(manifests)
+        .unwrap()
+        .node_group(group.clone())
+        .cluster(cluster.clone())
+        .on_step(|ctx| {
+            let pods = if ctx.elapsed < Duration::from_secs(10 * 60) {
+                28
+            } else {
+                30
+            };
+            if let Some(c) = ctx.cluster {
+                c.scale_workload("default", "job", pods, Resources::new(3_000, 4 * GIB, 1));
+            }
+        })
+        .build()
+        .unwrap();
+    sim.run_for(Duration::from_secs(9 * 60)).await;
+    assert_eq!((group.desired(), group.ready()), (14, 14));
+    assert_eq!(cluster.pending_pods(), 0);
+    sim.run_for(Duration::from_secs(5 * 60)).await;
+    (group.desired(), cluster.pending_pods())
+}
+
+#[tokio::test]
+async fn the_recipe_adds_one_node_to_a_large_group() {
+    assert_eq!(one_more_node_at_fourteen(MANIFESTS).await, (15, 0));
+}
+
+#[tokio::test]
+async fn without_a_zero_scale_up_tolerance_the_last_node_is_never_added() {
+    let default_tolerance = MANIFESTS.replace("  behavior:\n    scaleUp: {tolerance: 0}\n", "");
+    assert_ne!(default_tolerance, MANIFESTS);
+    // Two pods stay pending on a group that is one node short.
+    assert_eq!(one_more_node_at_fourteen(&default_tolerance).await, (14, 2));
 }
 
 #[test]

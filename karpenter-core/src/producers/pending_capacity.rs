@@ -58,8 +58,10 @@
 //! [`NODES`] (new nodes needed), [`PODS`] (pending pods assigned to the
 //! group, on upcoming or new nodes) and [`DESIRED_NODES`] (registered +
 //! upcoming + new: the size the group should have). A HorizontalAutoscaler
-//! metric on the last one with `AverageValue` 1 and `role: ScaleUpOnly`
-//! reaches exactly that size and never pulls the group down.
+//! metric on the last one with `AverageValue` 1, `role: ScaleUpOnly` and
+//! `behavior.scaleUp.tolerance: 0` reaches exactly that size and never
+//! pulls the group down (with the default tolerance of 0.1, one node
+//! missing from a group of 10 or more is "within tolerance").
 //!
 //! ```
 //! use std::collections::BTreeMap;
