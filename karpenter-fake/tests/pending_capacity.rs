@@ -50,35 +50,49 @@ spec:
     scaleUp: {tolerance: 0}
 "#;
 
-#[tokio::test]
-async fn scales_from_zero_to_exactly_what_pending_pods_need_and_back() {
+/// The batch group (8-cpu nodes, launching in `launch_delay`), its cluster,
+/// and a simulation of `manifests` in which `pods(elapsed)` 3-cpu pods
+/// (two per node) are wanted.
+fn batch(
+    manifests: &str,
+    launch_delay: Duration,
+    pods: fn(Duration) -> usize,
+) -> (FakeNodeGroup, FakeCluster, Simulation) {
     let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
     let clock = SimClock::new(start);
     let template = NodeTemplate::new(Resources::new(8_000, 32 * GIB, 110)).label("group", "batch");
     let group = FakeNodeGroup::builder("batch")
-        .launch_delay(Duration::from_secs(180))
+        .launch_delay(launch_delay)
         .template(template.clone())
         .build(&clock);
     let cluster = FakeCluster::new(&clock);
     cluster.add_node_group(&group, template);
-    let mut sim = Simulation::builder(&clock)
-        .manifests(MANIFESTS)
+    let sim = Simulation::builder(&clock)
+        .manifests(manifests)
         .unwrap()
         .node_group(group.clone())
         .cluster(cluster.clone())
-        .on_step(|ctx| {
-            // Five 3-cpu pods for 20 minutes: two per 8-cpu node, 3 nodes.
-            let pods = if ctx.elapsed < Duration::from_secs(20 * 60) {
-                5
-            } else {
-                0
-            };
+        .on_step(move |ctx| {
             if let Some(c) = ctx.cluster {
-                c.scale_workload("default", "job", pods, Resources::new(3_000, 4 * GIB, 1));
+                let wanted = pods(ctx.elapsed);
+                c.scale_workload("default", "job", wanted, Resources::new(3_000, 4 * GIB, 1));
             }
         })
         .build()
         .unwrap();
+    (group, cluster, sim)
+}
+
+#[tokio::test]
+async fn scales_from_zero_to_exactly_what_pending_pods_need_and_back() {
+    // Five 3-cpu pods for 20 minutes: two per 8-cpu node, 3 nodes.
+    let (group, cluster, mut sim) = batch(MANIFESTS, Duration::from_secs(180), |elapsed| {
+        if elapsed < Duration::from_secs(20 * 60) {
+            5
+        } else {
+            0
+        }
+    });
 
     // First tick: the pods are pending, the template comes from the
     // provider, and the group is asked for 3 nodes.
@@ -134,32 +148,13 @@ async fn scales_from_zero_to_exactly_what_pending_pods_need_and_back() {
 /// tolerance (0.1) would hold it: 15 desired / 14 ready is a usage ratio of
 /// 1.07, "no change". With `scaleUp.tolerance: 0` it is added.
 async fn one_more_node_at_fourteen(manifests: &str) -> (i32, usize) {
-    let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
-    let clock = SimClock::new(start);
-    let template = NodeTemplate::new(Resources::new(8_000, 32 * GIB, 110)).label("group", "batch");
-    let group = FakeNodeGroup::builder("batch")
-        .launch_delay(Duration::from_secs(60))
-        .template(template.clone())
-        .build(&clock);
-    let cluster = FakeCluster::new(&clock);
-    cluster.add_node_group(&group, template);
-    let mut sim = Simulation::builder(&clock)
-        .manifests(manifests)
-        .unwrap()
-        .node_group(group.clone())
-        .cluster(cluster.clone())
-        .on_step(|ctx| {
-            let pods = if ctx.elapsed < Duration::from_secs(10 * 60) {
-                28
-            } else {
-                30
-            };
-            if let Some(c) = ctx.cluster {
-                c.scale_workload("default", "job", pods, Resources::new(3_000, 4 * GIB, 1));
-            }
-        })
-        .build()
-        .unwrap();
+    let (group, cluster, mut sim) = batch(manifests, Duration::from_secs(60), |elapsed| {
+        if elapsed < Duration::from_secs(10 * 60) {
+            28
+        } else {
+            30
+        }
+    });
     sim.run_for(Duration::from_secs(9 * 60)).await;
     assert_eq!((group.desired(), group.ready()), (14, 14));
     assert_eq!(cluster.pending_pods(), 0);
