@@ -291,3 +291,19 @@ fn schema_wins_over_a_scenario_argument() {
         "karpenter simulate scenario (simulate.karpenter.sh/v1)"
     );
 }
+
+#[test]
+fn the_pending_pods_scenario_reaches_the_size_its_pods_need() {
+    let (_, v) = json(&["simulate", "--json", &scenario("pending-pods.yaml")]);
+    let run = &v["runs"][0];
+    let group = &run["nodeGroups"][0];
+    // 120 pods at noon, 8 to a node (4 cpu / 500m): 15 nodes, then back
+    // down with the curve.
+    assert_eq!(group["peakNodes"], 15);
+    assert!(group["scaleDowns"].as_u64().unwrap() > 0, "{group}");
+    // Pods wait only for nodes to launch (60 s), never for a missing
+    // node: under an hour in total over the day (28.6 pod-hours with the
+    // default scale-up tolerance).
+    let pending = run["pods"]["pendingPodSeconds"].as_f64().unwrap();
+    assert!(pending < 3600.0, "{pending}");
+}
