@@ -102,8 +102,19 @@ pub enum CrdError {
 /// Implements the Kubernetes traits and serde for a wrapper of a core spec
 /// and a status.
 macro_rules! custom_resource {
-    ($ty:ident, $spec:ty, $status:ty, $kind:literal, $plural:literal, $crd:ident) => {
+    ($ty:ident, $core:ident, $spec:ty, $status:ty, $kind:literal, $plural:literal, $crd:ident) => {
         impl $ty {
+            /// The core object the reconcile functions take.
+            pub fn to_core(&self) -> core::$core {
+                core::$core {
+                    api_version: core::API_VERSION.to_string(),
+                    kind: $kind.to_string(),
+                    metadata: core_meta(&self.metadata),
+                    spec: self.spec.clone(),
+                    status: self.status.as_ref().map(|s| s.core.clone()),
+                }
+            }
+
             /// A new object named `name` in `namespace`, with no status.
             pub fn new(namespace: &str, name: &str, spec: $spec) -> Self {
                 Self {
@@ -235,20 +246,10 @@ pub struct ScalableNodeGroup {
 impl ScalableNodeGroup {
     /// Short names: `kubectl get sng`.
     pub const SHORT_NAMES: &'static [&'static str] = &["sng"];
-
-    /// The core object the reconcile functions take.
-    pub fn to_core(&self) -> core::ScalableNodeGroup {
-        core::ScalableNodeGroup {
-            api_version: core::API_VERSION.to_string(),
-            kind: "ScalableNodeGroup".to_string(),
-            metadata: core_meta(&self.metadata),
-            spec: self.spec.clone(),
-            status: self.status.as_ref().map(|s| s.core.clone()),
-        }
-    }
 }
 
 custom_resource!(
+    ScalableNodeGroup,
     ScalableNodeGroup,
     core::ScalableNodeGroupSpec,
     ScalableNodeGroupStatus,
@@ -330,20 +331,10 @@ pub struct HorizontalAutoscaler {
 impl HorizontalAutoscaler {
     /// Short names: `kubectl get ha`.
     pub const SHORT_NAMES: &'static [&'static str] = &["ha"];
-
-    /// The core object the reconcile functions take.
-    pub fn to_core(&self) -> core::HorizontalAutoscaler {
-        core::HorizontalAutoscaler {
-            api_version: core::API_VERSION.to_string(),
-            kind: "HorizontalAutoscaler".to_string(),
-            metadata: core_meta(&self.metadata),
-            spec: self.spec.clone(),
-            status: self.status.as_ref().map(|s| s.core.clone()),
-        }
-    }
 }
 
 custom_resource!(
+    HorizontalAutoscaler,
     HorizontalAutoscaler,
     core::HorizontalAutoscalerSpec,
     HorizontalAutoscalerStatus,
@@ -380,20 +371,10 @@ pub struct MetricsProducer {
 impl MetricsProducer {
     /// Short names: `kubectl get mp`.
     pub const SHORT_NAMES: &'static [&'static str] = &["mp"];
-
-    /// The core object the reconcile functions take.
-    pub fn to_core(&self) -> core::MetricsProducer {
-        core::MetricsProducer {
-            api_version: core::API_VERSION.to_string(),
-            kind: "MetricsProducer".to_string(),
-            metadata: core_meta(&self.metadata),
-            spec: self.spec.clone(),
-            status: self.status.as_ref().map(|s| s.core.clone()),
-        }
-    }
 }
 
 custom_resource!(
+    MetricsProducer,
     MetricsProducer,
     core::MetricsProducerSpec,
     MetricsProducerStatus,
