@@ -281,6 +281,45 @@ async fn reserved_capacity_over_a_snapshot_fetched_through_the_spi() {
     assert_eq!(out.status.values["cpu"], "0.00%, 0/4");
 }
 
+/// A caller that keeps reserved capacity summed (the controller's watch
+/// caches) hands it in; a producer with another selector still sums the
+/// snapshot.
+#[tokio::test]
+async fn reserved_capacity_summed_by_the_caller_is_used_for_its_selector() {
+    use karpenter_core::producers::ReservedCapacity;
+    let registry = ProviderRegistry::new();
+    // The snapshot has no nodes: only the supplied sums can give capacity.
+    let snapshot = ClusterSnapshot::default();
+    let summed = [ReservedCapacity {
+        reserved: Resources::new(3_000, 8 << 30, 30),
+        capacity: Resources::new(4_000, 16 << 30, 110),
+        nodes: 1,
+        node_selector: BTreeMap::from([("group".to_string(), "ml".to_string())]),
+    }];
+    let ctx = ProducerContext::new(now(), &registry)
+        .with_cluster(&snapshot)
+        .with_reserved(&summed);
+    let out = evaluate(&capacity_producer(), &ctx).await.unwrap();
+    assert_eq!(
+        value(&out.gauges, "karpenter_reserved_capacity_cpu_utilization"),
+        0.75
+    );
+    assert_eq!(
+        value(&out.gauges, "karpenter_reserved_capacity_pods_reserved"),
+        30.0
+    );
+
+    let other = producer(serde_json::json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"reservedCapacity": {"nodeSelector": {"group": "web"}}}
+    }));
+    let out = evaluate(&other, &ctx).await.unwrap();
+    assert_eq!(
+        value(&out.gauges, "karpenter_reserved_capacity_cpu_capacity"),
+        0.0
+    );
+}
+
 #[tokio::test]
 async fn schedule_value_and_next_change() {
     let p = producer(serde_json::json!({

@@ -62,6 +62,7 @@
 //!
 //! The controllers arrive with their own issue.
 
+pub mod controller;
 pub mod crd;
 pub mod decide;
 pub mod http;

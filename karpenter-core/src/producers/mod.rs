@@ -139,6 +139,13 @@ pub struct ProducerContext<'a> {
     /// ([`PendingAssignment::gather`] or
     /// [`compute`](PendingAssignment::compute)).
     pub pending: Option<&'a PendingAssignment>,
+    /// Reserved capacity already summed by the caller, one per node
+    /// selector (a watch-fed
+    /// [`ReservedCapacityIndex`](reserved_capacity::ReservedCapacityIndex) keeps these current
+    /// without a full snapshot). A `reservedCapacity` producer whose
+    /// selector is here reads it instead of summing `cluster`; the others
+    /// sum `cluster` as before.
+    pub reserved: &'a [ReservedCapacity],
 }
 
 impl<'a> ProducerContext<'a> {
@@ -150,7 +157,15 @@ impl<'a> ProducerContext<'a> {
             cluster: None,
             cluster_error: None,
             pending: None,
+            reserved: &[],
         }
+    }
+
+    /// The same context with reserved capacity summed by the caller (see
+    /// [`reserved`](Self::reserved)).
+    pub fn with_reserved(mut self, reserved: &'a [ReservedCapacity]) -> Self {
+        self.reserved = reserved;
+        self
     }
 
     /// The same context with the tick's cluster snapshot.
@@ -396,7 +411,14 @@ pub async fn evaluate(
         (reading.status_values(), reading.gauges(&labels), None)
     } else if let Some(rc) = &spec.reserved_capacity {
         let snapshot = cluster(ctx, "reservedCapacity", &id)?;
-        let rc = ReservedCapacity::compute(snapshot, &rc.node_selector);
+        let rc = match ctx
+            .reserved
+            .iter()
+            .find(|r| r.node_selector == rc.node_selector)
+        {
+            Some(summed) => summed.clone(),
+            None => ReservedCapacity::compute(snapshot, &rc.node_selector),
+        };
         note = rc.message();
         (rc.status_values(), rc.gauges(&labels), None)
     } else if let Some(s) = &spec.schedule_spec {

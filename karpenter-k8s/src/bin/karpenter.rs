@@ -23,6 +23,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controllers in a cluster: ScalableNodeGroups,
+    /// HorizontalAutoscalers and MetricsProducers (docs/install.md).
+    ///
+    /// Connects with the pod's service account, or KUBECONFIG outside a
+    /// cluster. Serves /metrics and the /healthz and /readyz probes, logs
+    /// to stderr (filter with RUST_LOG, e.g. `RUST_LOG=karpenter_k8s=debug`),
+    /// and on SIGTERM finishes the writes in flight, releases the leader
+    /// Lease and exits 0. A replica that loses the Lease exits 1.
+    Controller(Box<karpenter_k8s::controller::cli::ControllerArgs>),
     /// Dry-run one decision: read an autoscaler and what it observes (YAML
     /// or JSON, from FILE or stdin) and print the decision as JSON.
     ///
@@ -79,6 +88,7 @@ fn main() -> ExitCode {
     karpenter_k8s::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
+        Command::Controller(args) => controller(*args),
         Command::Decide { file, explain } => decide(file, explain),
         Command::Crds(cmd) => match cmd.run(&mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -93,6 +103,26 @@ fn main() -> ExitCode {
             files,
             json,
         } => karpenter_k8s::pending::cli::run(&snapshot, &files, json),
+    }
+}
+
+fn controller(args: karpenter_k8s::controller::cli::ControllerArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&[format!("error: cannot start the async runtime: {e}")]);
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(karpenter_k8s::controller::cli::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&[format!("error: {e}")]);
+            ExitCode::from(1)
+        }
     }
 }
 

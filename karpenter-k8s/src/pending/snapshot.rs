@@ -357,6 +357,8 @@ struct RawMeta {
     namespace: String,
     #[serde(default, deserialize_with = "nullable")]
     labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "nullable")]
+    resource_version: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -367,6 +369,8 @@ struct RawSpec {
     taints: Vec<RawTaint>,
     #[serde(default, deserialize_with = "nullable")]
     unschedulable: bool,
+    #[serde(default, rename = "providerID", deserialize_with = "nullable")]
+    provider_id: String,
     // Pod (and a DaemonSet's pod template).
     #[serde(default, deserialize_with = "nullable")]
     node_name: String,
@@ -938,5 +942,121 @@ fn daemon_set(ctx: &Ctx<'_>, item: &RawItem, p: &mut Problems) -> DaemonSet {
         node_selector: shape.node_selector,
         required_node_affinity: shape.affinity,
         tolerations: shape.tolerations,
+    }
+}
+
+// ------------------------------------------------------------ watch items
+
+/// One object of a Node, Pod or DaemonSet watch, read with the same slim
+/// structs as a snapshot list (every unused field skipped while parsing)
+/// and converted by the type that asks for it. The controller's watch
+/// caches keep only the converted core object.
+#[derive(Deserialize, Default)]
+#[serde(transparent)]
+pub(crate) struct WatchItem(RawItem);
+
+/// What the watcher needs of a watched object's metadata.
+pub(crate) struct WatchMeta {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) resource_version: String,
+}
+
+/// Why a watched object could not be converted: the problems, one line.
+fn problems_text(problems: &[ObjectError]) -> String {
+    let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    listed.join("; ")
+}
+
+impl WatchItem {
+    fn ctx<'a>(&'a self, kind: &'a str) -> Ctx<'a> {
+        Ctx {
+            index: 0,
+            kind,
+            namespace: &self.0.metadata.namespace,
+            name: &self.0.metadata.name,
+        }
+    }
+
+    /// Name, namespace and resourceVersion, moved out.
+    pub(crate) fn take_meta(&mut self) -> WatchMeta {
+        let m = &mut self.0.metadata;
+        WatchMeta {
+            name: std::mem::take(&mut m.name),
+            namespace: std::mem::take(&mut m.namespace),
+            resource_version: std::mem::take(&mut m.resource_version),
+        }
+    }
+
+    /// The node and its `spec.providerID` (empty when unset).
+    pub(crate) fn node(&self, name: &str) -> Result<(Node, String), String> {
+        let ctx = Ctx {
+            name,
+            ..self.ctx("Node")
+        };
+        let mut p = Problems::new();
+        let mut node = node(&ctx, &self.0, &mut p);
+        node.name = name.to_string();
+        if p.is_empty() {
+            Ok((node, self.0.spec.provider_id.clone()))
+        } else {
+            Err(problems_text(&p))
+        }
+    }
+
+    /// The pod: bound or not, any phase. Scheduling constraints (selector,
+    /// affinity, tolerations) are kept only while it is unbound: nothing
+    /// reads them for a pod that has a node.
+    pub(crate) fn pod(&self, namespace: &str, name: &str) -> Result<Pod, String> {
+        let ctx = Ctx {
+            namespace,
+            name,
+            ..self.ctx("Pod")
+        };
+        let mut p = Problems::new();
+        let item = &self.0;
+        let bound = !item.spec.node_name.is_empty();
+        let mut out = if bound {
+            let shape = pod_shape(&ctx, "spec", &item.spec, &mut p);
+            Pod {
+                requests: shape.requests,
+                node_name: Some(item.spec.node_name.clone()),
+                ..Pod::default()
+            }
+        } else {
+            pod(&ctx, item, &mut p)
+        };
+        out.namespace = namespace.to_string();
+        out.name = name.to_string();
+        out.phase = match item.status.phase.as_str() {
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            _ => PodPhase::Pending,
+        };
+        out.unschedulable = !bound && is_pending(item);
+        if p.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems_text(&p))
+        }
+    }
+
+    /// The DaemonSet's pod template requirements.
+    pub(crate) fn daemon_set(&self, namespace: &str, name: &str) -> Result<DaemonSet, String> {
+        let ctx = Ctx {
+            namespace,
+            name,
+            ..self.ctx("DaemonSet")
+        };
+        let mut p = Problems::new();
+        let mut ds = daemon_set(&ctx, &self.0, &mut p);
+        ds.namespace = namespace.to_string();
+        ds.name = name.to_string();
+        if p.is_empty() {
+            Ok(ds)
+        } else {
+            Err(problems_text(&p))
+        }
     }
 }

@@ -458,6 +458,33 @@ impl Metrics {
         family.get(&labels).map(|g| g.get())
     }
 
+    /// The values of every producer series of gauge `name` whose labels
+    /// include all of `matchers` (label, value): what an exact PromQL
+    /// selector such as `name{name="gpu"}` would return from a scrape of
+    /// this exporter, read in process.
+    pub fn matching_gauges(&self, name: &str, matchers: &[(&str, &str)]) -> Vec<f64> {
+        let wanted: Vec<(String, LabelPairs)> = self
+            .lock_series()
+            .values()
+            .flat_map(|set| set.iter())
+            .filter(|(gauge, labels)| {
+                gauge == name
+                    && matchers
+                        .iter()
+                        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .cloned()
+            .collect();
+        let gauges = self.read_gauges();
+        let Some(family) = gauges.get(name) else {
+            return Vec::new();
+        };
+        wanted
+            .iter()
+            .filter_map(|(_, labels)| family.get(labels).map(|g| g.get()))
+            .collect()
+    }
+
     /// Records one reconcile of `kind` that took `duration`: the count by
     /// result, the errors, and the duration histogram.
     pub fn record_reconcile(

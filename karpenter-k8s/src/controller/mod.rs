@@ -1,0 +1,1057 @@
+//! The Kubernetes controllers: ScalableNodeGroup, HorizontalAutoscaler and
+//! MetricsProducer, each a thin shell around its core reconcile function
+//! ([`karpenter_core::reconcile`]), fed by watches.
+//!
+//! | controller | runs | reads | writes |
+//! |---|---|---|---|
+//! | ScalableNodeGroup | on a spec change, and every `node_group_sync_period` | the provider; Nodes (ready instances) | the provider's size; `status` |
+//! | HorizontalAutoscaler | on a spec change, when a gauge it reads in process changes, and every `sync_period` | the target's `scale` subresource; each metric | the target's `scale`; `status` (history by the persist policy) |
+//! | MetricsProducer | on a spec change, on Node/Pod/DaemonSet events (debounced) for capacity producers, and every `producer_sync_period` | queues; the watch caches | gauges; `status` |
+//!
+//! **Status** is written with JSON merge patches on the `status`
+//! subresource; a failed patch (a conflict, a 5xx, a timeout) is retried
+//! with backoff, and the controller's own copy of the status stays the
+//! truth meanwhile, so nothing is lost. **Events** (`events.k8s.io/v1`) are
+//! recorded for every scale and every failure. **History**: a
+//! HorizontalAutoscaler's decision history is written into its status when
+//! the desired size changes, when the stabilization window's highest or
+//! lowest recommendation changes, and otherwise at most every
+//! `history_persist_interval`; a restarted controller reads it back, so it
+//! can forget at most the recommendations of that last interval, and none
+//! that would have changed a decision (docs/kubernetes.md).
+//!
+//! The reaction path: a Pod watch event that makes a pod unschedulable
+//! wakes the MetricsProducer loop (after `debounce`); a changed
+//! pending-capacity gauge wakes the autoscalers that read it through an
+//! exact selector, answered in process ([`local`]); their `scale` write
+//! comes back as a ScalableNodeGroup watch event, whose reconcile calls the
+//! provider. BENCHMARKS.md has the measured latency.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use karpenter_core::provider::ProviderRegistry;
+//! use karpenter_k8s::controller::{Controller, ControllerConfig};
+//! use karpenter_k8s::prometheus::Metrics;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = kube::Client::try_default().await?;
+//! let mut registry = ProviderRegistry::new();
+//! registry.register(Arc::new(karpenter_fake::FakeProvider::new()))?;
+//! let metrics = Arc::new(Metrics::new());
+//! let controller = Controller::new(client, registry, metrics, None, ControllerConfig::default())?;
+//! controller.run(tokio_util::sync::CancellationToken::new()).await;
+//! # Ok(()) }
+//! ```
+
+pub mod cache;
+pub mod cli;
+pub mod leader;
+pub mod local;
+pub mod scale;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use futures_util::stream;
+use karpenter_core::api::v1alpha1 as core;
+use karpenter_core::clock::{Clock, SystemClock};
+use karpenter_core::producers::{PendingAssignment, ProducerContext};
+use karpenter_core::provider::{
+    CloudProvider, NodeGroup, ProviderRegistry, ProviderResult, Queue, Scale, ScaleTarget,
+};
+use karpenter_core::reconcile::{
+    AutoscalerContext, NodeGroupContext, ObjectKey, ReconcileError, ScaleWrite,
+    reconcile_autoscaler, reconcile_node_group, reconcile_producer,
+};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::crd;
+use crate::prometheus::{Metrics, PrometheusSource, ReconcileKind, ReconcileResult};
+use cache::{ClusterCache, WatchedDaemonSet, WatchedNode, WatchedPod};
+use local::{LocalFirstProvider, LocalFirstSource, exact_selector};
+use scale::{TargetResolver, Unresolved};
+use store::{Change, Lenient, OfKube, PerObject, Store};
+
+/// How the controllers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// Watch one namespace, or all (`None`).
+    pub namespace: Option<String>,
+    /// How often every HorizontalAutoscaler decides (the HPA's 15 s).
+    pub sync_period: Duration,
+    /// How often every ScalableNodeGroup is refreshed.
+    pub node_group_sync_period: Duration,
+    /// How often every MetricsProducer is evaluated.
+    pub producer_sync_period: Duration,
+    /// The longest a HorizontalAutoscaler's history goes unwritten.
+    pub history_persist_interval: Duration,
+    /// How long capacity producers wait after a Node/Pod/DaemonSet event
+    /// for more events before evaluating once for all of them.
+    pub debounce: Duration,
+    /// Reconciles of one kind running at once.
+    pub concurrency: usize,
+    /// The name Events are reported under, and this replica's instance.
+    pub reporter: String,
+    /// This replica (the pod name), for Events.
+    pub instance: Option<String>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            sync_period: Duration::from_secs(15),
+            node_group_sync_period: Duration::from_secs(60),
+            producer_sync_period: Duration::from_secs(10),
+            history_persist_interval: Duration::from_secs(60),
+            debounce: Duration::from_millis(10),
+            concurrency: 16,
+            reporter: "karpenter".to_string(),
+            instance: None,
+        }
+    }
+}
+
+/// Why the controller could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The provider registry already serves the `prometheus` source.
+    #[error(
+        "cannot register the in-process Prometheus source: {0}; do not register another provider for the prometheus metric source"
+    )]
+    Registry(#[from] karpenter_core::provider::RegistryError),
+}
+
+/// A provider's node groups and queues without its metric sources: the
+/// controller serves `prometheus` itself ([`local`]), so a provider that
+/// also claims it (the fake does) is registered through this.
+#[derive(Clone)]
+pub struct NodeGroupsAndQueues(pub Arc<dyn CloudProvider>);
+
+impl std::fmt::Debug for NodeGroupsAndQueues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeGroupsAndQueues({})", self.0.name())
+    }
+}
+
+impl CloudProvider for NodeGroupsAndQueues {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn node_group_types(&self) -> Vec<String> {
+        self.0.node_group_types()
+    }
+    fn queue_types(&self) -> Vec<String> {
+        self.0.queue_types()
+    }
+    fn metric_source_types(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn validate_node_group(&self, spec: &core::ScalableNodeGroupSpec) -> ProviderResult<()> {
+        self.0.validate_node_group(spec)
+    }
+    fn validate_queue(&self, spec: &core::QueueSpec) -> ProviderResult<()> {
+        self.0.validate_queue(spec)
+    }
+    fn node_group(&self, spec: &core::ScalableNodeGroupSpec) -> ProviderResult<Arc<dyn NodeGroup>> {
+        self.0.node_group(spec)
+    }
+    fn queue(&self, spec: &core::QueueSpec) -> ProviderResult<Arc<dyn Queue>> {
+        self.0.queue(spec)
+    }
+}
+
+/// What the controller last wrote for one HorizontalAutoscaler's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Persisted {
+    desired: i32,
+    window: Option<(i32, i32)>,
+    at: DateTime<Utc>,
+}
+
+/// The three controllers over one client.
+pub struct Controller {
+    client: Client,
+    registry: ProviderRegistry,
+    metrics: Arc<Metrics>,
+    cache: Arc<ClusterCache>,
+    clock: Arc<dyn Clock>,
+    config: ControllerConfig,
+    recorder: Recorder,
+    resolver: TargetResolver,
+    node_groups: Store<crd::ScalableNodeGroup>,
+    autoscalers: Store<crd::HorizontalAutoscaler>,
+    producers: Store<crd::MetricsProducer>,
+    ng_status: PerObject<core::ScalableNodeGroupStatus>,
+    ha_status: PerObject<core::HorizontalAutoscalerStatus>,
+    mp_status: PerObject<core::MetricsProducerStatus>,
+    persisted: PerObject<Persisted>,
+    /// Producer gauge values last exported, to tell which changed.
+    exported: Mutex<HashMap<(String, Vec<(String, String)>), f64>>,
+    /// When each failed node group may be retried.
+    retry_at: PerObject<(Instant, u32)>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("config", &self.config)
+            .field("node_groups", &self.node_groups.len())
+            .field("autoscalers", &self.autoscalers.len())
+            .field("producers", &self.producers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`ScaleTarget`] that remembers the last scale it read.
+struct Observed<'a> {
+    inner: &'a dyn ScaleTarget,
+    last: Mutex<Option<Scale>>,
+}
+
+#[async_trait::async_trait]
+impl ScaleTarget for Observed<'_> {
+    async fn scale(&self) -> ProviderResult<Scale> {
+        let s = self.inner.scale().await;
+        if let Ok(s) = &s {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.clone());
+        }
+        s
+    }
+    async fn set_replicas(&self, replicas: i32) -> ProviderResult<()> {
+        self.inner.set_replicas(replicas).await
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The status as a merge patch: `{"status": ...}` with `null` for each of
+/// `clear` the status lacks (a merge patch leaves absent fields alone).
+fn status_patch(status: &impl Serialize, clear: &[&str]) -> serde_json::Value {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        for field in clear {
+            map.entry(*field).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": value })
+}
+
+/// How long a failed node group waits before its next attempt.
+fn backoff(attempt: u32, cap: Duration) -> Duration {
+    let base = Duration::from_secs(1).saturating_mul(1 << attempt.min(6));
+    base.min(cap)
+}
+
+impl Controller {
+    /// Controllers over `client`, with the providers in `registry`, the
+    /// exporter `metrics` and the Prometheus `remote` the autoscalers'
+    /// queries fall back to (see [`local`]). Registers the `prometheus`
+    /// metric source in `registry`.
+    pub fn new(
+        client: Client,
+        mut registry: ProviderRegistry,
+        metrics: Arc<Metrics>,
+        remote: Option<PrometheusSource>,
+        config: ControllerConfig,
+    ) -> Result<Self, ControllerError> {
+        let source = Arc::new(LocalFirstSource::new(metrics.clone(), remote));
+        registry.register(Arc::new(LocalFirstProvider(source)))?;
+        let reporter = Reporter {
+            controller: config.reporter.clone(),
+            instance: config.instance.clone(),
+        };
+        Ok(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            resolver: TargetResolver::new(client.clone()),
+            client,
+            registry,
+            metrics,
+            cache: Arc::new(ClusterCache::new()),
+            clock: Arc::new(SystemClock),
+            config,
+            node_groups: Store::new(),
+            autoscalers: Store::new(),
+            producers: Store::new(),
+            ng_status: PerObject::default(),
+            ha_status: PerObject::default(),
+            mp_status: PerObject::default(),
+            persisted: PerObject::default(),
+            exported: Mutex::new(HashMap::new()),
+            retry_at: PerObject::default(),
+        })
+    }
+
+    /// The same controllers on `clock` (tests use a fake one).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The watch-fed cluster cache.
+    pub fn cache(&self) -> &Arc<ClusterCache> {
+        &self.cache
+    }
+
+    /// The ScalableNodeGroups as last watched.
+    pub fn node_groups(&self) -> &Store<crd::ScalableNodeGroup> {
+        &self.node_groups
+    }
+
+    /// The HorizontalAutoscalers as last watched.
+    pub fn autoscalers(&self) -> &Store<crd::HorizontalAutoscaler> {
+        &self.autoscalers
+    }
+
+    /// The MetricsProducers as last watched.
+    pub fn producers(&self) -> &Store<crd::MetricsProducer> {
+        &self.producers
+    }
+
+    /// Whether every watch has listed once (`/readyz`).
+    pub fn is_synced(&self) -> bool {
+        self.node_groups.is_synced()
+            && self.autoscalers.is_synced()
+            && self.producers.is_synced()
+            && self.cache.is_synced()
+    }
+
+    fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn watch_api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.config.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    // ------------------------------------------------------------ running
+
+    /// Runs the watches and the three loops until `shutdown`; a reconcile
+    /// in flight finishes (its writes included) before this returns.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let config = watcher::Config::default();
+        let ng = watcher(
+            self.watch_api::<Lenient<crd::ScalableNodeGroup>>(),
+            config.clone(),
+        )
+        .default_backoff()
+        .for_each(|e| async {
+            match e {
+                Ok(e) => {
+                    for c in self.node_groups.event(e) {
+                        self.on_change("ScalableNodeGroup", c);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "ScalableNodeGroup watch failed; retrying"),
+            }
+        });
+        let ha = watcher(
+            self.watch_api::<Lenient<crd::HorizontalAutoscaler>>(),
+            config.clone(),
+        )
+        .default_backoff()
+        .for_each(|e| async {
+            match e {
+                Ok(e) => {
+                    for c in self.autoscalers.event(e) {
+                        self.on_change("HorizontalAutoscaler", c);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "HorizontalAutoscaler watch failed; retrying"),
+            }
+        });
+        let mp = watcher(
+            self.watch_api::<Lenient<crd::MetricsProducer>>(),
+            config.clone(),
+        )
+        .default_backoff()
+        .for_each(|e| async {
+            match e {
+                Ok(e) => {
+                    for c in self.producers.event(e) {
+                        self.on_change("MetricsProducer", c);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "MetricsProducer watch failed; retrying"),
+            }
+        });
+        // Nodes are cluster-scoped: always all of them.
+        let nodes = watcher(Api::<WatchedNode>::all(self.client.clone()), config.clone())
+            .default_backoff()
+            .for_each(|e| async {
+                match e {
+                    Ok(e) => self.cache.node_event(e),
+                    Err(e) => tracing::warn!(error = %e, "Node watch failed; retrying"),
+                }
+            });
+        let pods = watcher(self.watch_api::<WatchedPod>(), config.clone())
+            .default_backoff()
+            .for_each(|e| async {
+                match e {
+                    Ok(e) => self.cache.pod_event(e),
+                    Err(e) => tracing::warn!(error = %e, "Pod watch failed; retrying"),
+                }
+            });
+        let daemon_sets = watcher(self.watch_api::<WatchedDaemonSet>(), config)
+            .default_backoff()
+            .for_each(|e| async {
+                match e {
+                    Ok(e) => self.cache.daemon_set_event(e),
+                    Err(e) => tracing::warn!(error = %e, "DaemonSet watch failed; retrying"),
+                }
+            });
+        let watches = async {
+            tokio::join!(ng, ha, mp, nodes, pods, daemon_sets);
+        };
+        let loops = async {
+            tokio::join!(
+                self.node_group_loop(&shutdown),
+                self.autoscaler_loop(&shutdown),
+                self.producer_loop(&shutdown)
+            );
+        };
+        tokio::select! {
+            () = watches => tracing::error!("every watch ended"),
+            () = loops => {}
+        }
+    }
+
+    fn on_change(&self, kind: &str, change: Change) {
+        match change {
+            Change::Spec(key) => tracing::debug!(kind, object = %key, "spec changed"),
+            Change::Other(_) => {}
+            Change::Deleted(key) => {
+                tracing::info!(kind, object = %key, "deleted");
+                match kind {
+                    "MetricsProducer" => {
+                        self.metrics.remove_producer(&key.namespace, &key.name);
+                        lock(&self.mp_status).remove(&key);
+                    }
+                    "HorizontalAutoscaler" => {
+                        self.metrics.remove_autoscaler(&key.namespace, &key.name);
+                        lock(&self.ha_status).remove(&key);
+                        lock(&self.persisted).remove(&key);
+                    }
+                    _ => {
+                        lock(&self.ng_status).remove(&key);
+                        lock(&self.retry_at).remove(&key);
+                    }
+                }
+            }
+            Change::Invalid(key, why) => {
+                tracing::warn!(kind, object = %key, error = %why, "object left out: it does not match the schema this controller reads; fix the field named");
+            }
+        }
+    }
+
+    /// Waits until shutdown (false), `store` is marked, or `deadline`.
+    async fn wait<K: Resource + store::HasSpecOf>(
+        &self,
+        store: &Store<K>,
+        shutdown: &CancellationToken,
+        deadline: Instant,
+    ) -> bool {
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            () = store.woken() => true,
+            () = tokio::time::sleep_until(deadline.into()) => true,
+        }
+    }
+
+    async fn node_group_loop(&self, shutdown: &CancellationToken) {
+        let period = self.config.node_group_sync_period;
+        let mut next_full = Instant::now();
+        loop {
+            let now = Instant::now();
+            if self.node_groups.is_synced() && self.cache.is_synced() {
+                if now >= next_full {
+                    self.node_groups.mark_all();
+                    next_full = now + period;
+                }
+                let due: Vec<ObjectKey> = lock(&self.retry_at)
+                    .iter()
+                    .filter(|(_, (at, _))| *at <= now)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in due {
+                    self.node_groups.mark(key);
+                }
+                let keys = self.node_groups.take_dirty();
+                self.concurrently(keys, |k| self.reconcile_node_group(k))
+                    .await;
+            }
+            let retry = lock(&self.retry_at).values().map(|(at, _)| *at).min();
+            let deadline = retry
+                .map_or(next_full, |r| r.min(next_full))
+                .max(Instant::now() + Duration::from_millis(1));
+            let deadline = if self.node_groups.is_synced() {
+                deadline
+            } else {
+                Instant::now() + Duration::from_millis(50)
+            };
+            if !self.wait(&self.node_groups, shutdown, deadline).await {
+                return;
+            }
+        }
+    }
+
+    async fn autoscaler_loop(&self, shutdown: &CancellationToken) {
+        let period = self.config.sync_period;
+        let mut next_full = Instant::now();
+        loop {
+            let now = Instant::now();
+            if self.is_synced() {
+                if now >= next_full {
+                    self.autoscalers.mark_all();
+                    next_full = now + period;
+                }
+                let keys = self.autoscalers.take_dirty();
+                self.concurrently(keys, |k| self.reconcile_autoscaler(k))
+                    .await;
+            }
+            let deadline = if self.is_synced() {
+                next_full
+            } else {
+                Instant::now() + Duration::from_millis(50)
+            };
+            if !self.wait(&self.autoscalers, shutdown, deadline).await {
+                return;
+            }
+        }
+    }
+
+    async fn producer_loop(&self, shutdown: &CancellationToken) {
+        let period = self.config.producer_sync_period;
+        let mut cluster = self.cache.subscribe();
+        let mut next_full = Instant::now();
+        let mut cluster_changed = false;
+        loop {
+            let ready = self.producers.is_synced() && self.cache.is_synced();
+            let now = Instant::now();
+            if ready {
+                let spec_changed = !self.producers.take_dirty().is_empty();
+                let full = now >= next_full;
+                if full || spec_changed || cluster_changed {
+                    if full {
+                        next_full = now + period;
+                    }
+                    cluster_changed = false;
+                    cluster.mark_unchanged();
+                    self.reconcile_producers().await;
+                }
+            }
+            let deadline = if ready {
+                next_full
+            } else {
+                now + Duration::from_millis(50)
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.producers.woken() => {}
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                changed = cluster.changed() => match changed {
+                    Ok(()) if self.has_capacity_producers() => {
+                        // Let a burst of events land, then evaluate once.
+                        tokio::time::sleep(self.config.debounce).await;
+                        cluster_changed = true;
+                    }
+                    Ok(()) => {}
+                    Err(_) => return,
+                },
+            }
+        }
+    }
+
+    fn has_capacity_producers(&self) -> bool {
+        self.producers
+            .all()
+            .iter()
+            .any(|p| p.spec.pending_capacity.is_some() || p.spec.reserved_capacity.is_some())
+    }
+
+    async fn concurrently<F, Fut>(&self, keys: Vec<ObjectKey>, f: F)
+    where
+        F: Fn(ObjectKey) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        stream::iter(keys.into_iter().map(f))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    // ------------------------------------------------------------ writes
+
+    /// Patches `status` of `K` `key` (merge patch), retrying conflicts and
+    /// transient errors with backoff (4 attempts: 0.1, 0.2, 0.4 s apart).
+    async fn patch_status<K>(
+        &self,
+        key: &ObjectKey,
+        patch: &serde_json::Value,
+    ) -> Result<(), kube::Error>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = self.api(&key.namespace);
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            let params = PatchParams::default();
+            let merge = Patch::Merge(patch);
+            let call = api.patch_status(&key.name, &params, &merge);
+            let result = match tokio::time::timeout(scale::API_TIMEOUT, call).await {
+                Ok(r) => r.map(|_| ()),
+                Err(_) => Err(kube::Error::Service(
+                    format!(
+                        "status patch of {key} timed out after {:?}",
+                        scale::API_TIMEOUT
+                    )
+                    .into(),
+                )),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => return Err(kube::Error::Api(s)),
+                Err(e) if attempt < 4 => {
+                    tracing::debug!(object = %key, error = %e, attempt, "status patch failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let reference = object.object_ref(&());
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: action.to_string(),
+            secondary: None,
+        };
+        match tokio::time::timeout(scale::API_TIMEOUT, self.recorder.publish(&ev, &reference)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, reason, "could not record an Event"),
+            Err(_) => tracing::warn!(reason, "recording an Event timed out"),
+        }
+    }
+
+    // ------------------------------------------------------------ node groups
+
+    /// Reconciles the ScalableNodeGroup `key` once (what its loop does on a
+    /// change or a period): the core reconcile, the ready count from Nodes,
+    /// the status patch and the Events.
+    pub async fn reconcile_node_group(&self, key: ObjectKey) {
+        let Some(object) = self.node_groups.get(&key) else {
+            return;
+        };
+        let started = Instant::now();
+        let mut sng = object.to_core();
+        if let Some(s) = lock(&self.ng_status).get(&key) {
+            sng.status = Some(s.clone());
+        }
+        let ctx = NodeGroupContext {
+            now: self.clock.now(),
+            providers: &self.registry,
+        };
+        let mut out = reconcile_node_group(&sng, &ctx).await;
+        if out.observed.is_ok()
+            && let Ok(handle) = self.registry.node_group(&sng.spec)
+            && let Ok(Some(instances)) = handle.instances().await
+        {
+            out.status.replicas = Some(
+                self.cache
+                    .ready_instances(instances.iter().map(|i| i.provider_id.as_str())),
+            );
+        }
+        match &out.write {
+            Some(ScaleWrite {
+                from,
+                to,
+                result: Ok(()),
+            }) => {
+                tracing::info!(node_group = %key, from, to, "scaled the node group");
+                self.event(
+                    &*object,
+                    EventType::Normal,
+                    "Scaled",
+                    "Scale",
+                    format!("set the node group's desired size from {from} to {to}"),
+                )
+                .await;
+            }
+            Some(ScaleWrite {
+                to, result: Err(e), ..
+            }) => {
+                tracing::warn!(node_group = %key, to, error = %e, "scaling the node group failed");
+                self.event(
+                    &*object,
+                    EventType::Warning,
+                    "FailedScale",
+                    "Scale",
+                    format!("setting the node group's desired size to {to} failed: {e}"),
+                )
+                .await;
+            }
+            None => {}
+        }
+        let retryable = out.errors.iter().any(ReconcileError::is_retryable);
+        for e in out.errors.iter().filter(|_| out.write.is_none()) {
+            tracing::warn!(node_group = %key, error = %e, "node group reconcile failed");
+        }
+        {
+            let mut retry = lock(&self.retry_at);
+            if retryable {
+                let attempt = retry.get(&key).map_or(0, |(_, n)| n + 1);
+                let wait = backoff(attempt, self.config.node_group_sync_period);
+                retry.insert(key.clone(), (Instant::now() + wait, attempt));
+            } else {
+                retry.remove(&key);
+            }
+        }
+        let status = crd::ScalableNodeGroupStatus {
+            core: out.status.clone(),
+            selector: crd::node_selector(&sng.spec),
+        };
+        let changed = object.status.as_ref() != Some(&status);
+        lock(&self.ng_status).insert(key.clone(), out.status);
+        if changed {
+            let patch = status_patch(&status, &["replicas", "lastError", "selector"]);
+            if let Err(e) = self
+                .patch_status::<crd::ScalableNodeGroup>(&key, &patch)
+                .await
+            {
+                tracing::warn!(node_group = %key, error = %e, "status patch failed; the next reconcile writes it again");
+            }
+        }
+        let result = if out.errors.is_empty() {
+            ReconcileResult::Success
+        } else {
+            ReconcileResult::Error
+        };
+        self.metrics
+            .record_reconcile(ReconcileKind::ScalableNodeGroup, result, started.elapsed());
+    }
+
+    // ------------------------------------------------------------ autoscalers
+
+    /// Whether this status's history must be written now.
+    fn persist_history(
+        &self,
+        key: &ObjectKey,
+        status: &core::HorizontalAutoscalerStatus,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let window = status.history.as_ref().and_then(|h| {
+            let r = h.recommendations.iter().map(|r| r.replicas);
+            Some((r.clone().min()?, r.max()?))
+        });
+        let mark = Persisted {
+            desired: status.desired_replicas,
+            window,
+            at: now,
+        };
+        let mut persisted = lock(&self.persisted);
+        let due = match persisted.get(key) {
+            None => true,
+            Some(p) => {
+                p.desired != mark.desired
+                    || p.window != mark.window
+                    || now - p.at
+                        >= chrono::Duration::from_std(self.config.history_persist_interval)
+                            .unwrap_or(chrono::Duration::MAX)
+            }
+        };
+        if due {
+            persisted.insert(key.clone(), mark);
+        }
+        due
+    }
+
+    /// Reconciles the HorizontalAutoscaler `key` once: reads its target's
+    /// scale subresource and metrics, decides, writes the scale, patches
+    /// the status (history by the persist policy) and records Events.
+    pub async fn reconcile_autoscaler(&self, key: ObjectKey) {
+        let Some(object) = self.autoscalers.get(&key) else {
+            return;
+        };
+        let started = Instant::now();
+        let mut ha = object.to_core();
+        let remembered = lock(&self.ha_status).get(&key).cloned();
+        if let Some(s) = remembered {
+            ha.status = Some(s);
+        }
+        let resolved = self
+            .resolver
+            .target(&key.namespace, &ha.spec.scale_target_ref)
+            .await;
+        let unresolved;
+        let inner: &dyn ScaleTarget = match &resolved {
+            Ok(t) => t,
+            Err(e) => {
+                unresolved = Unresolved(e.clone());
+                &unresolved
+            }
+        };
+        let target = Observed {
+            inner,
+            last: Mutex::new(None),
+        };
+        let now = self.clock.now();
+        let ctx = AutoscalerContext {
+            now,
+            target: &target,
+            providers: &self.registry,
+        };
+        let out = reconcile_autoscaler(&ha, &ctx).await;
+        self.metrics
+            .record_decision(&key.namespace, &key.name, &out);
+        match &out.write {
+            Some(ScaleWrite {
+                from,
+                to,
+                result: Ok(()),
+            }) => {
+                let reason = out
+                    .decision
+                    .as_ref()
+                    .and_then(|d| d.condition("AbleToScale"))
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default();
+                tracing::info!(autoscaler = %key, from, to, %reason, "rescaled the target");
+                self.event(
+                    &*object,
+                    EventType::Normal,
+                    "SuccessfulRescale",
+                    "Rescale",
+                    format!("New size: {to}; reason: {reason}"),
+                )
+                .await;
+            }
+            Some(ScaleWrite {
+                to, result: Err(e), ..
+            }) => {
+                self.event(
+                    &*object,
+                    EventType::Warning,
+                    "FailedRescale",
+                    "Rescale",
+                    format!("New size: {to}; error: {e}"),
+                )
+                .await;
+            }
+            None => {}
+        }
+        for e in &out.errors {
+            tracing::warn!(autoscaler = %key, error = %e, "autoscaler reconcile problem");
+        }
+        if let Some(first) = out.errors.iter().find(|e| !matches!(e, ReconcileError::Provider { operation, .. } if operation.starts_with("writing"))) {
+            let reason = match first {
+                ReconcileError::Metric { reason, .. } => reason.clone(),
+                _ => "FailedGetScale".to_string(),
+            };
+            self.event(&*object, EventType::Warning, &reason, "Decide", first.to_string()).await;
+        }
+        let ready = lock(&target.last).as_ref().map(|s| s.status_replicas);
+        let status = crd::HorizontalAutoscalerStatus {
+            core: out.status.clone(),
+            ready_replicas: ready,
+        };
+        let persist = self.persist_history(&key, &out.status, now);
+        let mut patch = status_patch(&status, &["lastScaleTime"]);
+        if !persist && let Some(s) = patch.get_mut("status").and_then(|s| s.as_object_mut()) {
+            s.remove("history");
+        }
+        lock(&self.ha_status).insert(key.clone(), out.status);
+        if let Err(e) = self
+            .patch_status::<crd::HorizontalAutoscaler>(&key, &patch)
+            .await
+        {
+            tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again");
+            // Write the history again next time.
+            lock(&self.persisted).remove(&key);
+        }
+        let result = if out.errors.is_empty() {
+            ReconcileResult::Success
+        } else {
+            ReconcileResult::Error
+        };
+        self.metrics.record_reconcile(
+            ReconcileKind::HorizontalAutoscaler,
+            result,
+            started.elapsed(),
+        );
+    }
+
+    // ------------------------------------------------------------ producers
+
+    /// Evaluates every MetricsProducer once (pending capacity is one joint
+    /// assignment over all of them), exports the gauges, patches the
+    /// statuses that changed, and wakes the autoscalers that read a
+    /// changed gauge in process.
+    pub async fn reconcile_producers(&self) {
+        let objects = self.producers.all();
+        if objects.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let remembered = lock(&self.mp_status).clone();
+        let producers: Vec<core::MetricsProducer> = objects
+            .iter()
+            .map(|o| {
+                let mut p = o.to_core();
+                if let Some(s) = remembered.get(&ObjectKey::of(&p.metadata)) {
+                    p.status = Some(s.clone());
+                }
+                p
+            })
+            .collect();
+        let selectors: Vec<&BTreeMap<String, String>> = producers
+            .iter()
+            .filter_map(|p| p.spec.reserved_capacity.as_ref().map(|r| &r.node_selector))
+            .collect();
+        let (snapshot, reserved) = self.cache.producer_view(&selectors);
+        let pending = if producers.iter().any(|p| p.spec.pending_capacity.is_some()) {
+            let find = |namespace: &str, name: &str| {
+                self.node_groups
+                    .get(&ObjectKey::new(namespace, name))
+                    .map(|n| n.spec.clone())
+            };
+            Some(PendingAssignment::gather(&snapshot, producers.iter(), find, &self.registry).await)
+        } else {
+            None
+        };
+        let mut ctx = ProducerContext::new(self.clock.now(), &self.registry)
+            .with_cluster(&snapshot)
+            .with_reserved(&reserved);
+        if let Some(p) = &pending {
+            ctx = ctx.with_pending(p);
+        }
+        let outcomes: Vec<_> = stream::iter(producers.iter().map(|p| reconcile_producer(p, &ctx)))
+            .buffered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut changed_series = Vec::new();
+        for ((object, producer), out) in objects.iter().zip(&producers).zip(outcomes) {
+            let key = ObjectKey::of(&producer.metadata);
+            self.metrics
+                .replace_producer(&key.namespace, &key.name, &out.gauges);
+            {
+                let mut exported = lock(&self.exported);
+                for g in &out.gauges {
+                    let labels: Vec<(String, String)> = g.labels.to_vec();
+                    let slot = (g.name.to_string(), labels);
+                    if exported.get(&slot) != Some(&g.value) {
+                        exported.insert(slot.clone(), g.value);
+                        changed_series.push(slot);
+                    }
+                }
+            }
+            if let Some(e) = &out.error {
+                tracing::warn!(producer = %key, error = %e, "producer evaluation failed");
+                let last = object
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.core.last_error.clone());
+                if last.as_deref() != out.status.last_error.as_deref() {
+                    self.event(
+                        &**object,
+                        EventType::Warning,
+                        "FailedEvaluate",
+                        "Evaluate",
+                        e.to_string(),
+                    )
+                    .await;
+                }
+            }
+            let status = crd::MetricsProducerStatus {
+                kind: crd::producer_kind(&producer.spec).map(str::to_string),
+                value: Some(crd::summarize_values(&out.status.values)),
+                core: out.status.clone(),
+            };
+            let changed = object.status.as_ref() != Some(&status)
+                && remembered.get(&key) != Some(&out.status);
+            lock(&self.mp_status).insert(key.clone(), out.status);
+            if changed {
+                let patch = status_patch(&status, &["lastError", "nextScheduleChange"]);
+                if let Err(e) = self
+                    .patch_status::<crd::MetricsProducer>(&key, &patch)
+                    .await
+                {
+                    tracing::warn!(producer = %key, error = %e, "status patch failed; the next evaluation writes it again");
+                    lock(&self.mp_status).remove(&key);
+                }
+            }
+            let result = if out.error.is_none() {
+                ReconcileResult::Success
+            } else {
+                ReconcileResult::Error
+            };
+            self.metrics.record_reconcile(
+                ReconcileKind::MetricsProducer,
+                result,
+                started.elapsed(),
+            );
+        }
+        if !changed_series.is_empty() {
+            self.wake_readers(&changed_series);
+        }
+    }
+
+    /// Marks every autoscaler with an exact selector on one of `series`.
+    fn wake_readers(&self, series: &[(String, Vec<(String, String)>)]) {
+        let names: HashSet<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+        for ha in self.autoscalers.all() {
+            let reads = ha
+                .spec
+                .metrics
+                .iter()
+                .filter_map(|m| m.prometheus.as_ref())
+                .any(|p| {
+                    exact_selector(&p.query).is_some_and(|sel| {
+                        names.contains(sel.name.as_str())
+                            && series.iter().any(|(n, labels)| {
+                                *n == sel.name && sel.matchers.iter().all(|m| labels.contains(m))
+                            })
+                    })
+                });
+            if reads {
+                self.autoscalers.mark(ObjectKey::of_kube(&ha.metadata));
+            }
+        }
+    }
+}
