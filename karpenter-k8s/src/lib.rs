@@ -60,7 +60,11 @@
 //! karpenter pending snapshot.json -f groups.yaml --json   # for tools
 //! ```
 //!
-//! The controllers arrive with their own issue.
+//! [`controller`] runs the three controllers (`karpenter controller`):
+//! watches with slim caches, the core reconcile functions, status patches,
+//! Events, the decision history kept across restarts, leader election, and
+//! a pending pod reaching its node group in milliseconds through gauges
+//! read in process; see `docs/controller.md` and `docs/install.md`.
 
 pub mod controller;
 pub mod crd;
@@ -82,3 +86,10 @@ pub struct KubernetesGuide;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/prometheus.md")]
 pub struct PrometheusGuide;
+
+/// The guide "The controller: how `karpenter controller` runs"
+/// (`docs/controller.md`), whose code blocks are compiled as this crate's
+/// doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/controller.md")]
+pub struct ControllerGuide;
