@@ -64,6 +64,7 @@
 
 pub mod crd;
 pub mod decide;
+pub mod fake_api;
 pub mod http;
 pub mod pending;
 pub mod prometheus;
