@@ -606,3 +606,68 @@ async fn serves_http_with_a_kubeconfig() {
     assert!(api.get("nodes", None, "node-new").is_some());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cli_serves_a_generated_cluster_and_writes_a_kubeconfig() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: karpenter_k8s::fake_api::FakeApiArgs,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    let cli = Cli::try_parse_from([
+        "fake-apiserver",
+        "--nodes",
+        "8",
+        "--pods",
+        "20",
+        "--pending-pods",
+        "3",
+        "--seed",
+        "4",
+        "--kubeconfig-out",
+        path.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(cli.args.port, 0);
+    let server = tokio::spawn(karpenter_k8s::fake_api::run_cli(cli.args));
+    let mut text = String::new();
+    for _ in 0..500 {
+        if let Ok(t) = tokio::fs::read_to_string(&path).await {
+            text = t;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&text).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        config
+            .cluster_url
+            .to_string()
+            .starts_with("http://127.0.0.1:")
+    );
+    let client = kube::Client::try_from(config).unwrap();
+    let pods: Api<Pod> = Api::all(client.clone());
+    let all = pods.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 23);
+    let pending = all
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Pending"))
+        .count();
+    assert_eq!(pending, 3);
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
+    let group_1 = nodes
+        .list(&ListParams::default().labels("karpenter.sh/node-group=group-1"))
+        .await
+        .unwrap();
+    assert_eq!(group_1.items.len(), 2);
+    server.abort();
+}

@@ -44,10 +44,19 @@ pub async fn run_cli(args: FakeApiArgs) -> Result<(), FakeApiError> {
         .serve_on(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await?;
     if let Some(path) = &args.kubeconfig_out {
-        tokio::fs::write(path, server.kubeconfig()).await.map_err(|source| FakeApiError::Io {
-            context: format!("writing the kubeconfig to {} (check that its directory exists and is writable)", path.display()),
+        // Written whole, then renamed, so a reader never sees half a file.
+        let partial = path.with_extension("partial");
+        let io = |source| FakeApiError::Io {
+            context: format!(
+                "writing the kubeconfig to {} (check that its directory exists and is writable)",
+                path.display()
+            ),
             source,
-        })?;
+        };
+        tokio::fs::write(&partial, server.kubeconfig())
+            .await
+            .map_err(io)?;
+        tokio::fs::rename(&partial, path).await.map_err(io)?;
     }
     println!("fake-apiserver listening on http://{}", server.addr());
     wait_for_signal().await?;

@@ -626,12 +626,13 @@ fn list(
         items.push(stored.json.clone());
         last = Some(key);
     }
-    let remaining = matching.count();
+    // Whether more follow; not how many (counting would scan the rest of
+    // the collection for every page), so no remainingItemCount.
+    let more = matching.next().is_some();
     let k = &state.kinds[kind];
     let mut meta = json!({"resourceVersion": state.resource_version.to_string()});
-    if let (true, Some((ns, name))) = (remaining > 0, last) {
+    if let (true, Some((ns, name))) = (more, last) {
         meta["continue"] = json!(format!("{ns}/{name}"));
-        meta["remainingItemCount"] = json!(remaining);
     }
     let head =
         json!({"apiVersion": k.api_version(), "kind": format!("{}List", k.kind), "metadata": meta})
