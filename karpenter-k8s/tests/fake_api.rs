@@ -363,6 +363,36 @@ async fn watcher_sees_the_list_then_changes_and_relists_after_410() {
 }
 
 #[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_then_changes() {
+    let api = FakeApi::new();
+    api.upsert(
+        "pods",
+        fixtures::pod("default", "a-1", Some("n1"), &[], false),
+    )
+    .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client(&api));
+    let mut events = watcher(pods, watcher::Config::default().streaming_lists()).boxed();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+    };
+    assert!(matches!(next().await, watcher::Event::Init));
+    assert!(
+        matches!(next().await, watcher::Event::InitApply(p) if p.metadata.name.as_deref() == Some("a-1"))
+    );
+    assert!(matches!(next().await, watcher::Event::InitDone));
+    api.upsert("pods", fixtures::pod("default", "a-2", None, &[], true))
+        .unwrap();
+    assert!(
+        matches!(next().await, watcher::Event::Apply(p) if p.metadata.name.as_deref() == Some("a-2"))
+    );
+    assert!(api.requests().iter().all(|r| r.verb == Some(Verb::Watch)));
+}
+
+#[tokio::test]
 async fn watch_from_a_compacted_resource_version_is_gone() {
     let api = FakeApi::with_history(2);
     for i in 0..4 {

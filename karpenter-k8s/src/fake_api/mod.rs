@@ -17,6 +17,14 @@
 //! for another process); [`run_cli`] is the `fake-apiserver` command.
 //! [`fixtures`] builds realistic nodes, pods and whole clusters.
 //!
+//! Not modelled: admission (no schema validation, defaulting or CEL
+//! rules), field ownership (apply is a merge of the applied fields, no
+//! managedFields conflicts), finalizers and `deletionTimestamp` (deletes
+//! are immediate), set-based selectors (`in`, `notin`), a consistent
+//! snapshot across the pages of a list, ADDED/DELETED synthesized when an
+//! object enters or leaves a watch's selector, `deletecollection`,
+//! aggregated discovery, protobuf, authentication and authorization.
+//!
 //! ```
 //! use k8s_openapi::api::core::v1::Pod;
 //! use karpenter_k8s::fake_api::{FakeApi, Fault, Verb, fixtures};

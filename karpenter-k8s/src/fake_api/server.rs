@@ -349,8 +349,13 @@ fn parse_path(path: &str) -> PathInfo {
     info
 }
 
+/// A boolean query parameter: `true` or `1`.
+fn is_true(param: Option<&String>) -> bool {
+    matches!(param.map(String::as_str), Some("true" | "1"))
+}
+
 fn verb_of(method: &Method, info: &PathInfo, params: &HashMap<String, String>) -> Option<Verb> {
-    let watch = matches!(params.get("watch").map(String::as_str), Some("true" | "1"));
+    let watch = is_true(params.get("watch"));
     Some(match *method {
         Method::GET if info.name.is_some() || info.discovery.is_some() => Verb::Get,
         Method::GET if watch => Verb::Watch,
@@ -773,6 +778,15 @@ fn watch(
                 if w.selector.matches(ns, name, &s.labels, &s.json) {
                     w.pending.push_back(watch_line("ADDED", &s.json));
                 }
+            }
+            if is_true(params.get("sendInitialEvents")) {
+                // A streaming list ends its initial events with this bookmark.
+                let (api_version, kind) = &w.bookmark_type;
+                let object = json!({"apiVersion": api_version, "kind": kind, "metadata": {
+                    "resourceVersion": state.resource_version.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"}}});
+                w.pending
+                    .push_back(watch_line("BOOKMARK", object.to_string().as_bytes()));
             }
         }
         Some(rv) => {
