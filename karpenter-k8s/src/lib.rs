@@ -69,6 +69,7 @@
 pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod fake_api;
 pub mod http;
 pub mod pending;
 pub mod prometheus;
