@@ -441,21 +441,83 @@ async fn a_conflict_on_the_status_patch_is_retried_with_the_same_content() {
     );
     let c = run.await.unwrap();
 
-    // The next sync leaves the history out: nothing it decides on changed.
+    // The next sync changes nothing it decides on, and its history is not
+    // due: the status it would write is the one written, so no patch.
     let run = tokio::spawn(async move {
         c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
             .await;
     });
     let r = next(&mut api).await;
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", SCALE_PATH));
+    reply(r.respond, StatusCode::OK, &scale(3, 3));
+    run.await.unwrap();
+    assert!(
+        api.next_request().await.is_none(),
+        "no status patch in a steady state"
+    );
+}
+
+#[tokio::test]
+async fn a_steady_autoscaler_writes_its_history_when_the_interval_is_due() {
+    let (client, mut api) = mock();
+    let clock = Arc::new(SimClock::new(t0()));
+    let c = Controller::new(
+        client,
+        ProviderRegistry::new(),
+        queue_metrics(12.0),
+        None,
+        ControllerConfig::default(),
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+    c.autoscalers().apply(autoscaler(None));
+    let c = Arc::new(c);
+    let sync = |c: &Arc<Controller>| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
+                .await
+        })
+    };
+    let stored = serde_json::to_value(autoscaler(None)).unwrap();
+    // First sync: status with history.
+    let run = sync(&c);
+    let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(3, 3));
     let r = next(&mut api).await;
-    assert!(r.body["status"].get("history").is_none(), "{}", r.body);
-    assert_eq!(r.body["status"]["desiredReplicas"], 3);
-    reply(
-        r.respond,
-        StatusCode::OK,
-        &serde_json::to_value(autoscaler(None)).unwrap(),
+    let first = r.body["status"]["history"]["recommendations"]
+        .as_array()
+        .unwrap()
+        .len();
+    reply(r.respond, StatusCode::OK, &stored);
+    run.await.unwrap();
+    // 15 s later: nothing changed, nothing written.
+    clock.advance(Duration::from_secs(15));
+    let run = sync(&c);
+    let r = next(&mut api).await;
+    reply(r.respond, StatusCode::OK, &scale(3, 3));
+    run.await.unwrap();
+    // 60 s after the last write: the history is due, with every
+    // recommendation since.
+    clock.advance(Duration::from_secs(45));
+    let run = sync(&c);
+    let r = next(&mut api).await;
+    reply(r.respond, StatusCode::OK, &scale(3, 3));
+    let r = next(&mut api).await;
+    assert!(
+        r.path.starts_with(&format!("{HA_PATH}/status")),
+        "{}",
+        r.path
     );
+    let recs = r.body["status"]["history"]["recommendations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        recs.len(),
+        first + 2,
+        "one recommendation per sync since the first write: {recs:?}"
+    );
+    reply(r.respond, StatusCode::OK, &stored);
     run.await.unwrap();
 }
 

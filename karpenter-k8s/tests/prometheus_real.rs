@@ -589,3 +589,101 @@ async fn a_prometheus_behind_tls_is_read_with_its_ca_file() {
         "{err}"
     );
 }
+
+/// The whole pipeline on one machine: a fake queue → the MetricsProducer
+/// controller → `/metrics` → a real Prometheus scrape → the
+/// HorizontalAutoscaler controller's PromQL query (not an exact selector,
+/// so it goes to Prometheus) → the decision → the scale write → the
+/// ScalableNodeGroup controller → the fake node group's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_pipeline_from_a_fake_queue_through_prometheus_to_a_node_group() {
+    use karpenter_k8s::controller::{Controller, ControllerConfig, NodeGroupsAndQueues};
+    use karpenter_k8s::fake_api::FakeApi;
+    use serde_json::json;
+
+    let metrics = Arc::new(Metrics::new());
+    let target_addr = serve_metrics(metrics.clone()).await;
+    let Some(server) = PrometheusServer::start(target_addr).await else {
+        return missing_binary();
+    };
+
+    let clock = SimClock::new(Utc::now());
+    let fake = FakeProvider::new(FakeMetricStore::new());
+    fake.add_queue(FakeQueue::builder("jobs").messages(20).build(&clock));
+    let group = karpenter_fake::FakeNodeGroup::builder("workers")
+        .replicas(1)
+        .build(&clock);
+    fake.add_node_group(group.clone());
+    let mut registry = ProviderRegistry::new();
+    registry
+        .register(Arc::new(NodeGroupsAndQueues(Arc::new(fake))))
+        .unwrap();
+
+    let api = FakeApi::new();
+    const GROUP: &str = "autoscaling.karpenter.sh/v1alpha1";
+    api.upsert(
+        "scalablenodegroups",
+        json!({"apiVersion": GROUP, "kind": "ScalableNodeGroup",
+        "metadata": {"name": "workers", "namespace": "default"},
+        "spec": {"type": "FakeNodeGroup", "id": "workers", "replicas": 1}}),
+    )
+    .unwrap();
+    api.upsert(
+        "metricsproducers",
+        json!({"apiVersion": GROUP, "kind": "MetricsProducer",
+        "metadata": {"name": "jobs", "namespace": "default"},
+        "spec": {"queue": {"type": "FakeQueue", "id": "jobs"}}}),
+    )
+    .unwrap();
+    // `sum(...)` is not an exact selector: only Prometheus can answer it.
+    api.upsert(
+        "horizontalautoscalers",
+        json!({"apiVersion": GROUP, "kind": "HorizontalAutoscaler",
+        "metadata": {"name": "workers", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"kind": "ScalableNodeGroup", "name": "workers"},
+                 "minReplicas": 1, "maxReplicas": 10,
+                 "metrics": [{"prometheus": {"query": "sum(karpenter_queue_length{name=\"jobs\"})",
+                                             "target": {"type": "AverageValue", "value": 4}}}]}}),
+    )
+    .unwrap();
+
+    let remote = PrometheusSource::new(PrometheusConfig::new(server.url.clone())).unwrap();
+    let config = ControllerConfig {
+        sync_period: Duration::from_secs(1),
+        producer_sync_period: Duration::from_secs(1),
+        ..ControllerConfig::default()
+    };
+    let client = kube::Client::new(api.service(), "default");
+    let controller =
+        Arc::new(Controller::new(client, registry, metrics.clone(), Some(remote), config).unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = {
+        let (c, s) = (controller.clone(), stop.clone());
+        tokio::spawn(async move { c.run(s).await })
+    };
+
+    // 20 messages / 4 per node = 5 nodes, once Prometheus has scraped.
+    let start = Instant::now();
+    while group.desired() != 5 {
+        assert!(
+            start.elapsed() < SCRAPE_TIMEOUT,
+            "the node group never reached 5 (at {}); HorizontalAutoscaler status: {}\nPrometheus log:\n{}",
+            group.desired(),
+            api.get("horizontalautoscalers", Some("default"), "workers")
+                .unwrap()["status"],
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ha = api
+        .get("horizontalautoscalers", Some("default"), "workers")
+        .unwrap();
+    assert_eq!(ha["status"]["currentMetrics"][0]["value"], 20.0);
+    assert_eq!(
+        api.get("scalablenodegroups", Some("default"), "workers")
+            .unwrap()["spec"]["replicas"],
+        5
+    );
+    stop.cancel();
+    task.await.unwrap();
+}

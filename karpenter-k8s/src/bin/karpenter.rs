@@ -32,6 +32,11 @@ enum Command {
     /// and on SIGTERM finishes the writes in flight, releases the leader
     /// Lease and exits 0. A replica that loses the Lease exits 1.
     Controller(Box<karpenter_k8s::controller::cli::ControllerArgs>),
+    /// An in-memory Kubernetes API server on 127.0.0.1 filled with a
+    /// generated cluster (for measuring and trying the controller; not a
+    /// real API server).
+    #[command(hide = true)]
+    FakeApiserver(karpenter_k8s::fake_api::FakeApiArgs),
     /// Dry-run one decision: read an autoscaler and what it observes (YAML
     /// or JSON, from FILE or stdin) and print the decision as JSON.
     ///
@@ -88,7 +93,8 @@ fn main() -> ExitCode {
     karpenter_k8s::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
-        Command::Controller(args) => controller(*args),
+        Command::Controller(args) => run_async(karpenter_k8s::controller::cli::run(*args)),
+        Command::FakeApiserver(args) => run_async(karpenter_k8s::fake_api::run_cli(args)),
         Command::Decide { file, explain } => decide(file, explain),
         Command::Crds(cmd) => match cmd.run(&mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -106,7 +112,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn controller(args: karpenter_k8s::controller::cli::ControllerArgs) -> ExitCode {
+/// Runs `work` on a multi-threaded runtime: exit 0, or 1 with the error.
+fn run_async<E: std::fmt::Display>(work: impl Future<Output = Result<(), E>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,7 +124,7 @@ fn controller(args: karpenter_k8s::controller::cli::ControllerArgs) -> ExitCode 
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(karpenter_k8s::controller::cli::run(args)) {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&[format!("error: {e}")]);

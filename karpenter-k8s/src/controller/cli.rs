@@ -180,6 +180,19 @@ fn health_routes(ready: Arc<AtomicBool>) -> Routes {
         })
 }
 
+/// `url` without the user name and password it may carry, for logs.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            format!("{u} (credentials redacted)")
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
 /// Resolves when SIGTERM or SIGINT arrives.
 async fn terminated() {
     #[cfg(unix)]
@@ -277,7 +290,7 @@ pub async fn run_with(
         metrics = %metrics_server.local_addr(),
         health = %health_server.local_addr(),
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
-        prometheus = args.prometheus_url.as_deref().unwrap_or("<none>"),
+        prometheus = %args.prometheus_url.as_deref().map_or_else(|| "<none>".to_string(), redacted),
         "karpenter controller starting"
     );
     let servers_stop = CancellationToken::new();
@@ -361,4 +374,27 @@ pub async fn run_with(
     let _ = servers.await;
     tracing::info!("karpenter controller stopped");
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_prometheus_url_are_not_logged() {
+        let shown = redacted("https://admin:hunter2@prometheus.monitoring:9090/");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("admin"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("https://prometheus.monitoring:9090/"),
+            "{shown}"
+        );
+        assert_eq!(
+            redacted("http://prometheus:9090"),
+            "http://prometheus:9090/"
+        );
+        assert_eq!(redacted("not a url"), "<unparseable URL>");
+    }
 }

@@ -195,6 +195,8 @@ pub struct Controller {
     ha_status: PerObject<core::HorizontalAutoscalerStatus>,
     mp_status: PerObject<core::MetricsProducerStatus>,
     persisted: PerObject<Persisted>,
+    /// Each autoscaler's status as last written, without its history.
+    ha_written: PerObject<serde_json::Value>,
     /// Producer gauge values last exported, to tell which changed.
     exported: Mutex<HashMap<(String, Vec<(String, String)>), f64>>,
     /// When each failed node group may be retried.
@@ -248,6 +250,23 @@ fn status_patch(status: &impl Serialize, clear: &[&str]) -> serde_json::Value {
     serde_json::json!({ "status": value })
 }
 
+/// Feeds every event of a watch (restarted with kube's default backoff
+/// after an error) to `handle`.
+async fn drive<K>(
+    stream: impl futures_util::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    kind: &str,
+    mut handle: impl FnMut(watcher::Event<K>),
+) {
+    let stream = stream.default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(e) => handle(e),
+            Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with backoff"),
+        }
+    }
+}
+
 /// How long a failed node group waits before its next attempt.
 fn backoff(attempt: u32, cap: Duration) -> Duration {
     let base = Duration::from_secs(1).saturating_mul(1 << attempt.min(6));
@@ -288,6 +307,7 @@ impl Controller {
             ha_status: PerObject::default(),
             mp_status: PerObject::default(),
             persisted: PerObject::default(),
+            ha_written: PerObject::default(),
             exported: Mutex::new(HashMap::new()),
             retry_at: PerObject::default(),
         })
@@ -350,76 +370,58 @@ impl Controller {
     /// in flight finishes (its writes included) before this returns.
     pub async fn run(&self, shutdown: CancellationToken) {
         let config = watcher::Config::default();
-        let ng = watcher(
-            self.watch_api::<Lenient<crd::ScalableNodeGroup>>(),
-            config.clone(),
-        )
-        .default_backoff()
-        .for_each(|e| async {
-            match e {
-                Ok(e) => {
-                    for c in self.node_groups.event(e) {
-                        self.on_change("ScalableNodeGroup", c);
-                    }
+        let ng = drive(
+            watcher(
+                self.watch_api::<Lenient<crd::ScalableNodeGroup>>(),
+                config.clone(),
+            ),
+            "ScalableNodeGroup",
+            |e| {
+                for c in self.node_groups.event(e) {
+                    self.on_change("ScalableNodeGroup", c);
                 }
-                Err(e) => tracing::warn!(error = %e, "ScalableNodeGroup watch failed; retrying"),
-            }
-        });
-        let ha = watcher(
-            self.watch_api::<Lenient<crd::HorizontalAutoscaler>>(),
-            config.clone(),
-        )
-        .default_backoff()
-        .for_each(|e| async {
-            match e {
-                Ok(e) => {
-                    for c in self.autoscalers.event(e) {
-                        self.on_change("HorizontalAutoscaler", c);
-                    }
+            },
+        );
+        let ha = drive(
+            watcher(
+                self.watch_api::<Lenient<crd::HorizontalAutoscaler>>(),
+                config.clone(),
+            ),
+            "HorizontalAutoscaler",
+            |e| {
+                for c in self.autoscalers.event(e) {
+                    self.on_change("HorizontalAutoscaler", c);
                 }
-                Err(e) => tracing::warn!(error = %e, "HorizontalAutoscaler watch failed; retrying"),
-            }
-        });
-        let mp = watcher(
-            self.watch_api::<Lenient<crd::MetricsProducer>>(),
-            config.clone(),
-        )
-        .default_backoff()
-        .for_each(|e| async {
-            match e {
-                Ok(e) => {
-                    for c in self.producers.event(e) {
-                        self.on_change("MetricsProducer", c);
-                    }
+            },
+        );
+        let mp = drive(
+            watcher(
+                self.watch_api::<Lenient<crd::MetricsProducer>>(),
+                config.clone(),
+            ),
+            "MetricsProducer",
+            |e| {
+                for c in self.producers.event(e) {
+                    self.on_change("MetricsProducer", c);
                 }
-                Err(e) => tracing::warn!(error = %e, "MetricsProducer watch failed; retrying"),
-            }
-        });
+            },
+        );
         // Nodes are cluster-scoped: always all of them.
-        let nodes = watcher(Api::<WatchedNode>::all(self.client.clone()), config.clone())
-            .default_backoff()
-            .for_each(|e| async {
-                match e {
-                    Ok(e) => self.cache.node_event(e),
-                    Err(e) => tracing::warn!(error = %e, "Node watch failed; retrying"),
-                }
-            });
-        let pods = watcher(self.watch_api::<WatchedPod>(), config.clone())
-            .default_backoff()
-            .for_each(|e| async {
-                match e {
-                    Ok(e) => self.cache.pod_event(e),
-                    Err(e) => tracing::warn!(error = %e, "Pod watch failed; retrying"),
-                }
-            });
-        let daemon_sets = watcher(self.watch_api::<WatchedDaemonSet>(), config)
-            .default_backoff()
-            .for_each(|e| async {
-                match e {
-                    Ok(e) => self.cache.daemon_set_event(e),
-                    Err(e) => tracing::warn!(error = %e, "DaemonSet watch failed; retrying"),
-                }
-            });
+        let nodes = drive(
+            watcher(Api::<WatchedNode>::all(self.client.clone()), config.clone()),
+            "Node",
+            |e| self.cache.node_event(e),
+        );
+        let pods = drive(
+            watcher(self.watch_api::<WatchedPod>(), config.clone()),
+            "Pod",
+            |e| self.cache.pod_event(e),
+        );
+        let daemon_sets = drive(
+            watcher(self.watch_api::<WatchedDaemonSet>(), config),
+            "DaemonSet",
+            |e| self.cache.daemon_set_event(e),
+        );
         let watches = async {
             tokio::join!(ng, ha, mp, nodes, pods, daemon_sets);
         };
@@ -437,29 +439,38 @@ impl Controller {
     }
 
     fn on_change(&self, kind: &str, change: Change) {
-        match change {
+        match &change {
             Change::Spec(key) => tracing::debug!(kind, object = %key, "spec changed"),
             Change::Other(_) => {}
-            Change::Deleted(key) => {
-                tracing::info!(kind, object = %key, "deleted");
+            Change::Deleted(key) | Change::Invalid(key, _) => {
+                if let Change::Invalid(key, why) = &change {
+                    tracing::warn!(kind, object = %key, error = %why, "object left out: it does not match the schema this controller reads; fix the field named");
+                } else {
+                    tracing::info!(kind, object = %key, "deleted");
+                }
                 match kind {
                     "MetricsProducer" => {
                         self.metrics.remove_producer(&key.namespace, &key.name);
-                        lock(&self.mp_status).remove(&key);
+                        lock(&self.mp_status).remove(key);
+                        let of_this = |labels: &[(String, String)]| {
+                            labels.iter().any(|(k, v)| k == "name" && *v == *key.name)
+                                && labels
+                                    .iter()
+                                    .any(|(k, v)| k == "namespace" && *v == *key.namespace)
+                        };
+                        lock(&self.exported).retain(|(_, labels), _| !of_this(labels));
                     }
                     "HorizontalAutoscaler" => {
                         self.metrics.remove_autoscaler(&key.namespace, &key.name);
-                        lock(&self.ha_status).remove(&key);
-                        lock(&self.persisted).remove(&key);
+                        lock(&self.ha_status).remove(key);
+                        lock(&self.persisted).remove(key);
+                        lock(&self.ha_written).remove(key);
                     }
                     _ => {
-                        lock(&self.ng_status).remove(&key);
-                        lock(&self.retry_at).remove(&key);
+                        lock(&self.ng_status).remove(key);
+                        lock(&self.retry_at).remove(key);
                     }
                 }
-            }
-            Change::Invalid(key, why) => {
-                tracing::warn!(kind, object = %key, error = %why, "object left out: it does not match the schema this controller reads; fix the field named");
             }
         }
     }
@@ -594,7 +605,10 @@ impl Controller {
         F: Fn(ObjectKey) -> Fut,
         Fut: Future<Output = ()>,
     {
-        stream::iter(keys.into_iter().map(f))
+        // Built into a Vec first, for the same reason as in
+        // `reconcile_producers`.
+        let work: Vec<Fut> = keys.into_iter().map(f).collect();
+        stream::iter(work)
             .buffer_unordered(self.config.concurrency.max(1))
             .collect::<Vec<()>>()
             .await;
@@ -897,13 +911,28 @@ impl Controller {
             s.remove("history");
         }
         lock(&self.ha_status).insert(key.clone(), out.status);
-        if let Err(e) = self
-            .patch_status::<crd::HorizontalAutoscaler>(&key, &patch)
-            .await
-        {
-            tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again");
-            // Write the history again next time.
-            lock(&self.persisted).remove(&key);
+        // In a steady state (same size, same readings, history not due) the
+        // status is what was last written: no request.
+        let unchanged = !persist && lock(&self.ha_written).get(&key) == Some(&patch);
+        if !unchanged {
+            match self
+                .patch_status::<crd::HorizontalAutoscaler>(&key, &patch)
+                .await
+            {
+                Ok(()) => {
+                    let mut written = patch;
+                    if let Some(s) = written.get_mut("status").and_then(|s| s.as_object_mut()) {
+                        s.remove("history");
+                    }
+                    lock(&self.ha_written).insert(key.clone(), written);
+                }
+                Err(e) => {
+                    tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again");
+                    // Write the history again next time.
+                    lock(&self.persisted).remove(&key);
+                    lock(&self.ha_written).remove(&key);
+                }
+            }
         }
         let result = if out.errors.is_empty() {
             ReconcileResult::Success
@@ -961,7 +990,13 @@ impl Controller {
         if let Some(p) = &pending {
             ctx = ctx.with_pending(p);
         }
-        let outcomes: Vec<_> = stream::iter(producers.iter().map(|p| reconcile_producer(p, &ctx)))
+        // Built into a Vec first: a lazy `map` here makes the future of
+        // `run` not `Send` (a higher-ranked closure lifetime).
+        let evaluations: Vec<_> = producers
+            .iter()
+            .map(|p| reconcile_producer(p, &ctx))
+            .collect();
+        let outcomes: Vec<_> = stream::iter(evaluations)
             .buffered(self.config.concurrency.max(1))
             .collect()
             .await;
