@@ -542,3 +542,99 @@ async fn every_request_is_allowed_by_deploy_rbac_and_every_rule_is_used() {
         "rules in deploy/base that no request used: {unused:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_kind_with_a_scale_subresource_can_be_the_target() {
+    let api = FakeApi::new();
+    api.upsert(
+        "deployments",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+        "status": {"replicas": 2}}),
+    )
+    .unwrap();
+    api.upsert(
+        "metricsproducers",
+        json!({"apiVersion": GROUP, "kind": "MetricsProducer",
+        "metadata": {"name": "web-schedule", "namespace": "default"},
+        "spec": {"scheduleSpec": {"timezone": "UTC", "defaultReplicas": 6}}}),
+    )
+    .unwrap();
+    api.upsert("horizontalautoscalers", json!({"apiVersion": GROUP, "kind": "HorizontalAutoscaler",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 10,
+                 "metrics": [{"prometheus": {"query": "karpenter_scheduled_replicas_value{name=\"web-schedule\"}",
+                                             "target": {"type": "AverageValue", "value": 1}}}]}})).unwrap();
+    let running = Running::start(&api, ProviderRegistry::new(), event_driven()).await;
+    wait_until(
+        "the Deployment is scaled to 6",
+        Duration::from_secs(10),
+        || {
+            api.get("deployments", Some("default"), "web")
+                .is_some_and(|d| d["spec"]["replicas"] == 6)
+        },
+    )
+    .await;
+    let writes: Vec<String> = api
+        .requests()
+        .iter()
+        .filter(|r| r.resource.as_deref() == Some("deployments"))
+        .map(RequestRecord::key)
+        .collect();
+    assert_eq!(writes, ["get deployments/scale", "patch deployments/scale"]);
+    running.stop().await;
+}
+
+/// `karpenter controller --leader-elect` as the binary runs it: it takes
+/// the Lease, runs, and on shutdown finishes and releases the Lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_command_leads_and_releases_the_lease_on_shutdown() {
+    use clap::Parser;
+    use karpenter_k8s::controller::cli::{ControllerArgs, run_with};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+    let api = FakeApi::new();
+    let args = Cli::parse_from([
+        "karpenter",
+        "--leader-elect",
+        "--leader-election-namespace=karpenter",
+        "--metrics-bind-address=127.0.0.1:0",
+        "--health-probe-bind-address=127.0.0.1:0",
+    ])
+    .args;
+    let client = kube::Client::new(api.service(), "default");
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_with(client, args, stop.clone()));
+    let holder = || {
+        api.get("leases", Some("karpenter"), "karpenter-leader")
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    wait_until("the Lease is taken", Duration::from_secs(10), || {
+        holder().is_some()
+    })
+    .await;
+    // Leading: the controllers' watches run.
+    wait_until("the watches list", Duration::from_secs(10), || {
+        api.requests()
+            .iter()
+            .any(|r| r.resource.as_deref() == Some("horizontalautoscalers"))
+    })
+    .await;
+    stop.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        holder(),
+        None,
+        "the Lease is released for a standby to take at once"
+    );
+}
