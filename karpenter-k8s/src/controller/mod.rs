@@ -30,13 +30,16 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use karpenter_core::provider::ProviderRegistry;
-//! use karpenter_k8s::controller::{Controller, ControllerConfig};
+//! use karpenter_fake::{FakeMetricStore, FakeProvider};
+//! use karpenter_k8s::controller::{Controller, ControllerConfig, NodeGroupsAndQueues};
 //! use karpenter_k8s::prometheus::Metrics;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = kube::Client::try_default().await?;
 //! let mut registry = ProviderRegistry::new();
-//! registry.register(Arc::new(karpenter_fake::FakeProvider::new()))?;
+//! // The fake's node groups and queues; the controller serves `prometheus`.
+//! let fake = FakeProvider::new(FakeMetricStore::new());
+//! registry.register(Arc::new(NodeGroupsAndQueues(Arc::new(fake))))?;
 //! let metrics = Arc::new(Metrics::new());
 //! let controller = Controller::new(client, registry, metrics, None, ControllerConfig::default())?;
 //! controller.run(tokio_util::sync::CancellationToken::new()).await;
@@ -198,7 +201,7 @@ pub struct Controller {
     /// Each autoscaler's status as last written, without its history.
     ha_written: PerObject<serde_json::Value>,
     /// Producer gauge values last exported, to tell which changed.
-    exported: Mutex<HashMap<(String, Vec<(String, String)>), f64>>,
+    exported: Mutex<HashMap<Series, f64>>,
     /// When each failed node group may be retried.
     retry_at: PerObject<(Instant, u32)>,
 }
@@ -266,6 +269,9 @@ async fn drive<K>(
         }
     }
 }
+
+/// A gauge series: its name and labels.
+type Series = (String, Vec<(String, String)>);
 
 /// How long a failed node group waits before its next attempt.
 fn backoff(attempt: u32, cap: Duration) -> Duration {
@@ -1068,7 +1074,7 @@ impl Controller {
     }
 
     /// Marks every autoscaler with an exact selector on one of `series`.
-    fn wake_readers(&self, series: &[(String, Vec<(String, String)>)]) {
+    fn wake_readers(&self, series: &[Series]) {
         let names: HashSet<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
         for ha in self.autoscalers.all() {
             let reads = ha
