@@ -218,16 +218,22 @@ async fn unschedulable_pods_reach_the_node_group_through_the_whole_controller() 
         },
     )
     .await;
-    let events: Vec<String> = api
-        .list("events.events.k8s.io", Some("default"))
-        .iter()
-        .filter_map(|e| e["reason"].as_str().map(str::to_string))
-        .collect();
-    assert!(
-        events.contains(&"SuccessfulRescale".to_string()),
-        "{events:?}"
-    );
-    assert!(events.contains(&"Scaled".to_string()), "{events:?}");
+    // The Events are recorded right after the writes.
+    let reasons = || -> Vec<String> {
+        api.list("events.events.k8s.io", Some("default"))
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_until(
+        "a SuccessfulRescale and a Scaled Event",
+        Duration::from_secs(10),
+        || {
+            let r = reasons();
+            r.iter().any(|x| x == "SuccessfulRescale") && r.iter().any(|x| x == "Scaled")
+        },
+    )
+    .await;
     running.stop().await;
 }
 
@@ -334,6 +340,10 @@ async fn node_group_ready_replicas_count_instances_whose_node_is_ready() {
         fixtures::node("b", "4", "16Gi", 110, &[], true, Some("fake:///b")),
     )
     .unwrap();
+    wait_until("the cache sees b Ready", Duration::from_secs(10), || {
+        running.controller.cache().ready_instances(["fake:///b"]) == 1
+    })
+    .await;
     running.controller.node_groups().mark_all();
     wait_until("status.replicas is 2", Duration::from_secs(10), || {
         api.get("scalablenodegroups", Some("default"), "web")
