@@ -60,7 +60,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use futures_util::stream;
+use karpenter_core::api::ValidationErrors;
 use karpenter_core::api::v1alpha1 as core;
+use karpenter_core::api::v1alpha1::{Condition, ConditionStatus, set_condition};
 use karpenter_core::clock::{Clock, SystemClock};
 use karpenter_core::producers::{PendingAssignment, ProducerContext};
 use karpenter_core::provider::{
@@ -267,6 +269,18 @@ async fn drive<K>(
             Ok(e) => handle(e),
             Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with backoff"),
         }
+    }
+}
+
+/// `type_=False`, reason `InvalidSpec`: every problem of the spec, each
+/// with its field and fix.
+fn invalid_spec(type_: &'static str, errors: &ValidationErrors) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: ConditionStatus::False,
+        reason: "InvalidSpec".into(),
+        message: errors.to_string().replace('\n', "; ").into(),
+        last_transition_time: None,
     }
 }
 
@@ -690,6 +704,36 @@ impl Controller {
         }
     }
 
+    /// Reports an invalid spec: logs it, and records a Warning Event when
+    /// the condition it puts in `conditions` is new or says something new.
+    async fn reject<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        key: &ObjectKey,
+        conditions: &mut Vec<Condition>,
+        type_: &'static str,
+        errors: &ValidationErrors,
+    ) {
+        let condition = invalid_spec(type_, errors);
+        let known = conditions.iter().any(|c| {
+            c.type_ == condition.type_
+                && c.reason == condition.reason
+                && c.message == condition.message
+        });
+        if !known {
+            tracing::warn!(object = %key, errors = %condition.message, "invalid spec: not reconciled until it is fixed");
+            self.event(
+                object,
+                EventType::Warning,
+                "InvalidSpec",
+                "Validate",
+                condition.message.to_string(),
+            )
+            .await;
+        }
+        set_condition(conditions, condition, self.clock.now());
+    }
+
     // ------------------------------------------------------------ node groups
 
     /// Reconciles the ScalableNodeGroup `key` once (what its loop does on a
@@ -703,6 +747,14 @@ impl Controller {
         let mut sng = object.to_core();
         if let Some(s) = lock(&self.ng_status).get(&key) {
             sng.status = Some(s.clone());
+        }
+        if let Err(errors) = sng.validate() {
+            let mut status = sng.status.clone().unwrap_or_default();
+            self.reject(&*object, &key, &mut status.conditions, "Active", &errors)
+                .await;
+            self.write_node_group_status(&key, &object, &sng.spec, status)
+                .await;
+            return;
         }
         let ctx = NodeGroupContext {
             now: self.clock.now(),
@@ -763,21 +815,8 @@ impl Controller {
                 retry.remove(&key);
             }
         }
-        let status = crd::ScalableNodeGroupStatus {
-            core: out.status.clone(),
-            selector: crd::node_selector(&sng.spec),
-        };
-        let changed = object.status.as_ref() != Some(&status);
-        lock(&self.ng_status).insert(key.clone(), out.status);
-        if changed {
-            let patch = status_patch(&status, &["replicas", "lastError", "selector"]);
-            if let Err(e) = self
-                .patch_status::<crd::ScalableNodeGroup>(&key, &patch)
-                .await
-            {
-                tracing::warn!(node_group = %key, error = %e, "status patch failed; the next reconcile writes it again");
-            }
-        }
+        self.write_node_group_status(&key, &object, &sng.spec, out.status.clone())
+            .await;
         let result = if out.errors.is_empty() {
             ReconcileResult::Success
         } else {
@@ -785,6 +824,31 @@ impl Controller {
         };
         self.metrics
             .record_reconcile(ReconcileKind::ScalableNodeGroup, result, started.elapsed());
+    }
+
+    /// Remembers `status` and patches it when it differs from the stored one.
+    async fn write_node_group_status(
+        &self,
+        key: &ObjectKey,
+        object: &crd::ScalableNodeGroup,
+        spec: &core::ScalableNodeGroupSpec,
+        status: core::ScalableNodeGroupStatus,
+    ) {
+        let status = crd::ScalableNodeGroupStatus {
+            core: status,
+            selector: crd::node_selector(spec),
+        };
+        let changed = object.status.as_ref() != Some(&status);
+        lock(&self.ng_status).insert(key.clone(), status.core.clone());
+        if changed {
+            let patch = status_patch(&status, &["replicas", "lastError", "selector"]);
+            if let Err(e) = self
+                .patch_status::<crd::ScalableNodeGroup>(key, &patch)
+                .await
+            {
+                tracing::warn!(node_group = %key, error = %e, "status patch failed; the next reconcile writes it again");
+            }
+        }
     }
 
     // ------------------------------------------------------------ autoscalers
@@ -834,6 +898,40 @@ impl Controller {
         let remembered = lock(&self.ha_status).get(&key).cloned();
         if let Some(s) = remembered {
             ha.status = Some(s);
+        }
+        if let Err(errors) = ha.validate() {
+            let mut status = ha.status.clone().unwrap_or_default();
+            self.reject(
+                &*object,
+                &key,
+                &mut status.conditions,
+                "ScalingActive",
+                &errors,
+            )
+            .await;
+            let patch = status_patch(
+                &crd::HorizontalAutoscalerStatus {
+                    core: status.clone(),
+                    ready_replicas: None,
+                },
+                &[],
+            );
+            let unchanged = lock(&self.ha_written).get(&key) == Some(&patch);
+            lock(&self.ha_status).insert(key.clone(), status);
+            if !unchanged {
+                match self
+                    .patch_status::<crd::HorizontalAutoscaler>(&key, &patch)
+                    .await
+                {
+                    Ok(()) => {
+                        lock(&self.ha_written).insert(key.clone(), patch);
+                    }
+                    Err(e) => {
+                        tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again")
+                    }
+                }
+            }
+            return;
         }
         let resolved = self
             .resolver
@@ -965,16 +1063,44 @@ impl Controller {
         }
         let started = Instant::now();
         let remembered = lock(&self.mp_status).clone();
-        let producers: Vec<core::MetricsProducer> = objects
-            .iter()
-            .map(|o| {
-                let mut p = o.to_core();
-                if let Some(s) = remembered.get(&ObjectKey::of(&p.metadata)) {
-                    p.status = Some(s.clone());
+        let mut valid = Vec::with_capacity(objects.len());
+        let mut producers: Vec<core::MetricsProducer> = Vec::with_capacity(objects.len());
+        for object in objects {
+            let mut p = object.to_core();
+            let key = ObjectKey::of(&p.metadata);
+            if let Some(s) = remembered.get(&key) {
+                p.status = Some(s.clone());
+            }
+            match p.validate() {
+                Ok(()) => {
+                    valid.push(object);
+                    producers.push(p);
                 }
-                p
-            })
-            .collect();
+                Err(errors) => {
+                    // Not evaluated: no gauge, and the condition says why.
+                    self.metrics
+                        .replace_producer(&key.namespace, &key.name, &[]);
+                    let mut status = p.status.clone().unwrap_or_default();
+                    self.reject(
+                        &*object,
+                        &key,
+                        &mut status.conditions,
+                        "Calculable",
+                        &errors,
+                    )
+                    .await;
+                    self.write_producer_status(
+                        &key,
+                        &object,
+                        &p.spec,
+                        status,
+                        remembered.get(&key),
+                    )
+                    .await;
+                }
+            }
+        }
+        let objects = valid;
         let selectors: Vec<&BTreeMap<String, String>> = producers
             .iter()
             .filter_map(|p| p.spec.reserved_capacity.as_ref().map(|r| &r.node_selector))
@@ -1039,24 +1165,14 @@ impl Controller {
                     .await;
                 }
             }
-            let status = crd::MetricsProducerStatus {
-                kind: crd::producer_kind(&producer.spec).map(str::to_string),
-                value: Some(crd::summarize_values(&out.status.values)),
-                core: out.status.clone(),
-            };
-            let changed = object.status.as_ref() != Some(&status)
-                && remembered.get(&key) != Some(&out.status);
-            lock(&self.mp_status).insert(key.clone(), out.status);
-            if changed {
-                let patch = status_patch(&status, &["lastError", "nextScheduleChange"]);
-                if let Err(e) = self
-                    .patch_status::<crd::MetricsProducer>(&key, &patch)
-                    .await
-                {
-                    tracing::warn!(producer = %key, error = %e, "status patch failed; the next evaluation writes it again");
-                    lock(&self.mp_status).remove(&key);
-                }
-            }
+            self.write_producer_status(
+                &key,
+                object,
+                &producer.spec,
+                out.status,
+                remembered.get(&key),
+            )
+            .await;
             let result = if out.error.is_none() {
                 ReconcileResult::Success
             } else {
@@ -1070,6 +1186,32 @@ impl Controller {
         }
         if !changed_series.is_empty() {
             self.wake_readers(&changed_series);
+        }
+    }
+
+    /// Remembers `status` and patches it when it differs from both the
+    /// stored one and the one last remembered.
+    async fn write_producer_status(
+        &self,
+        key: &ObjectKey,
+        object: &crd::MetricsProducer,
+        spec: &core::MetricsProducerSpec,
+        status: core::MetricsProducerStatus,
+        remembered: Option<&core::MetricsProducerStatus>,
+    ) {
+        let status = crd::MetricsProducerStatus {
+            kind: crd::producer_kind(spec).map(str::to_string),
+            value: Some(crd::summarize_values(&status.values)),
+            core: status,
+        };
+        let changed = object.status.as_ref() != Some(&status) && remembered != Some(&status.core);
+        lock(&self.mp_status).insert(key.clone(), status.core.clone());
+        if changed {
+            let patch = status_patch(&status, &["lastError", "nextScheduleChange"]);
+            if let Err(e) = self.patch_status::<crd::MetricsProducer>(key, &patch).await {
+                tracing::warn!(producer = %key, error = %e, "status patch failed; the next evaluation writes it again");
+                lock(&self.mp_status).remove(key);
+            }
         }
     }
 
