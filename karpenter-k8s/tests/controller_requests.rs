@@ -795,32 +795,54 @@ async fn leader_hand_over_through_the_lease() {
 #[tokio::test]
 async fn an_invalid_spec_is_reported_once_and_never_reconciled() {
     let (client, mut api) = mock();
-    let c = Arc::new(controller(client, ProviderRegistry::new(), queue_metrics(20.0)));
+    let c = Arc::new(controller(
+        client,
+        ProviderRegistry::new(),
+        queue_metrics(20.0),
+    ));
     let mut v = serde_json::to_value(autoscaler(None)).unwrap();
     v["spec"]["minReplicas"] = json!(5);
     v["spec"]["maxReplicas"] = json!(2);
-    c.autoscalers().apply(serde_json::from_value(v.clone()).unwrap());
+    c.autoscalers()
+        .apply(serde_json::from_value(v.clone()).unwrap());
     let sync = |c: &Arc<Controller>| {
         let c = c.clone();
-        tokio::spawn(async move { c.reconcile_autoscaler(ObjectKey::new("default", "workers")).await })
+        tokio::spawn(async move {
+            c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
+                .await
+        })
     };
     let run = sync(&c);
     // No scale read: a Warning Event, then the condition.
     let r = next(&mut api).await;
     assert!(r.path.starts_with(EVENTS_PATH), "{} {}", r.method, r.path);
     assert_eq!(r.body["reason"], "InvalidSpec");
-    assert!(r.body["note"].as_str().unwrap().contains("maxReplicas"), "{}", r.body["note"]);
+    assert!(
+        r.body["note"].as_str().unwrap().contains("maxReplicas"),
+        "{}",
+        r.body["note"]
+    );
     let echo = r.body.clone();
     reply(r.respond, StatusCode::CREATED, &echo);
     let r = next(&mut api).await;
-    assert!(r.path.starts_with(&format!("{HA_PATH}/status")), "{}", r.path);
+    assert!(
+        r.path.starts_with(&format!("{HA_PATH}/status")),
+        "{}",
+        r.path
+    );
     let active = condition(&r.body["status"], "ScalingActive");
-    assert_eq!((active["status"].as_str(), active["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
+    assert_eq!(
+        (active["status"].as_str(), active["reason"].as_str()),
+        (Some("False"), Some("InvalidSpec"))
+    );
     reply(r.respond, StatusCode::OK, &v);
     run.await.unwrap();
 
     // The next sync: nothing new to say, nothing written.
     sync(&c).await.unwrap();
     drop(c);
-    assert!(api.next_request().await.is_none(), "no request for an unchanged invalid spec");
+    assert!(
+        api.next_request().await.is_none(),
+        "no request for an unchanged invalid spec"
+    );
 }
