@@ -105,6 +105,29 @@ fn node_group_object(name: &str, replicas: i32) -> Value {
            "spec": {"type": "FakeNodeGroup", "id": name, "replicas": replicas}})
 }
 
+/// Node `web-1` of group `web`, Ready, with a pod that leaves no room on
+/// it.
+fn full_web_node(api: &FakeApi) {
+    let node = fixtures::node(
+        "web-1",
+        "4",
+        "16Gi",
+        110,
+        &[("group", "web")],
+        true,
+        Some("fake:///web/web-1"),
+    );
+    api.upsert("nodes", node).unwrap();
+    let busy = fixtures::pod(
+        "default",
+        "busy-1",
+        Some("web-1"),
+        &[("cpu", "3500m")],
+        false,
+    );
+    api.upsert("pods", busy).unwrap();
+}
+
 /// The pending-capacity recipe for group `web`.
 fn recipe(api: &FakeApi) {
     api.upsert("metricsproducers", json!({"apiVersion": GROUP, "kind": "MetricsProducer",
@@ -135,31 +158,7 @@ fn event_driven() -> ControllerConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unschedulable_pods_reach_the_node_group_through_the_whole_controller() {
     let api = FakeApi::new();
-    // One full node in group web.
-    api.upsert(
-        "nodes",
-        fixtures::node(
-            "web-1",
-            "4",
-            "16Gi",
-            110,
-            &[("group", "web")],
-            true,
-            Some("fake:///web/web-1"),
-        ),
-    )
-    .unwrap();
-    api.upsert(
-        "pods",
-        fixtures::pod(
-            "default",
-            "busy-1",
-            Some("web-1"),
-            &[("cpu", "3500m")],
-            false,
-        ),
-    )
-    .unwrap();
+    full_web_node(&api);
     api.upsert("scalablenodegroups", node_group_object("web", 1))
         .unwrap();
     recipe(&api);
@@ -459,30 +458,7 @@ fn rule_of(r: &RequestRecord) -> Option<Rule> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_allowed_by_deploy_rbac_and_every_rule_is_used() {
     let api = FakeApi::new();
-    api.upsert(
-        "nodes",
-        fixtures::node(
-            "web-1",
-            "4",
-            "16Gi",
-            110,
-            &[("group", "web")],
-            true,
-            Some("fake:///web/web-1"),
-        ),
-    )
-    .unwrap();
-    api.upsert(
-        "pods",
-        fixtures::pod(
-            "default",
-            "busy-1",
-            Some("web-1"),
-            &[("cpu", "3500m")],
-            false,
-        ),
-    )
-    .unwrap();
+    full_web_node(&api);
     api.upsert("daemonsets", json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": {"name": "logs", "namespace": "kube-system"},
         "spec": {"template": {"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}}}}))

@@ -284,6 +284,20 @@ fn invalid_spec(type_: &'static str, errors: &ValidationErrors) -> Condition {
     }
 }
 
+/// `text` cut to at most `max` bytes at a character boundary (an Event's
+/// note may hold 1 KB).
+fn truncated(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
 /// A gauge series: its name and labels.
 type Series = (String, Vec<(String, String)>);
 
@@ -390,42 +404,9 @@ impl Controller {
     /// in flight finishes (its writes included) before this returns.
     pub async fn run(&self, shutdown: CancellationToken) {
         let config = watcher::Config::default();
-        let ng = drive(
-            watcher(
-                self.watch_api::<Lenient<crd::ScalableNodeGroup>>(),
-                config.clone(),
-            ),
-            "ScalableNodeGroup",
-            |e| {
-                for c in self.node_groups.event(e) {
-                    self.on_change("ScalableNodeGroup", c);
-                }
-            },
-        );
-        let ha = drive(
-            watcher(
-                self.watch_api::<Lenient<crd::HorizontalAutoscaler>>(),
-                config.clone(),
-            ),
-            "HorizontalAutoscaler",
-            |e| {
-                for c in self.autoscalers.event(e) {
-                    self.on_change("HorizontalAutoscaler", c);
-                }
-            },
-        );
-        let mp = drive(
-            watcher(
-                self.watch_api::<Lenient<crd::MetricsProducer>>(),
-                config.clone(),
-            ),
-            "MetricsProducer",
-            |e| {
-                for c in self.producers.event(e) {
-                    self.on_change("MetricsProducer", c);
-                }
-            },
-        );
+        let ng = self.watch_custom(&self.node_groups, "ScalableNodeGroup");
+        let ha = self.watch_custom(&self.autoscalers, "HorizontalAutoscaler");
+        let mp = self.watch_custom(&self.producers, "MetricsProducer");
         // Nodes are cluster-scoped: always all of them.
         let nodes = drive(
             watcher(Api::<WatchedNode>::all(self.client.clone()), config.clone()),
@@ -456,6 +437,26 @@ impl Controller {
             () = watches => tracing::error!("every watch ended"),
             () = loops => {}
         }
+    }
+
+    /// The watch of one of our kinds, feeding `store`.
+    async fn watch_custom<K>(&self, store: &Store<K>, kind: &'static str)
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + store::HasSpecOf
+            + serde::de::DeserializeOwned
+            + Clone
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let stream = watcher(self.watch_api::<Lenient<K>>(), watcher::Config::default());
+        drive(stream, kind, |e| {
+            for c in store.event(e) {
+                self.on_change(kind, c);
+            }
+        })
+        .await;
     }
 
     fn on_change(&self, kind: &str, change: Change) {
@@ -692,7 +693,7 @@ impl Controller {
         let ev = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
+            note: Some(truncated(note, 1024)),
             action: action.to_string(),
             secondary: None,
         };
@@ -1236,5 +1237,19 @@ impl Controller {
                 self.autoscalers.mark(ObjectKey::of_kube(&ha.metadata));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn event_notes_are_cut_to_a_kilobyte_at_a_character_boundary() {
+        assert_eq!(truncated("short".into(), 1024), "short");
+        let long = "é".repeat(600); // 1,200 bytes
+        let cut = truncated(long, 1024);
+        assert!(cut.len() <= 1024, "{}", cut.len());
+        assert!(cut.ends_with("...") && cut.starts_with('é'));
     }
 }
