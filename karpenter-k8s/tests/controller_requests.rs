@@ -95,6 +95,12 @@ fn reply(respond: SendResponse<Response<Body>>, status: StatusCode, body: &Value
     );
 }
 
+/// Answers a create with what it sent, as the API server does.
+fn echo(r: Seen) {
+    let body = r.body.clone();
+    reply(r.respond, StatusCode::CREATED, &body);
+}
+
 fn scale(replicas: i32, ready: i32) -> Value {
     json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
            "metadata": {"name": "workers", "namespace": "default", "resourceVersion": "5"},
@@ -192,8 +198,7 @@ async fn scale_up_reads_and_writes_the_scale_subresource_then_patches_status() {
         "{}",
         r.body["note"]
     );
-    let echo = r.body.clone();
-    reply(r.respond, StatusCode::CREATED, &echo);
+    echo(r);
 
     let r = next(&mut api).await;
     assert_eq!(r.method, Method::PATCH);
@@ -301,8 +306,7 @@ async fn an_unreadable_metric_never_scales_and_the_condition_and_an_event_say_wh
         "{}",
         r.body["note"]
     );
-    let echo = r.body.clone();
-    reply(r.respond, StatusCode::CREATED, &echo);
+    echo(r);
 
     let r = next(&mut api).await;
     assert!(
@@ -571,8 +575,7 @@ async fn a_node_group_is_set_to_spec_replicas_and_its_status_patched() {
         "{}",
         r.body["note"]
     );
-    let echo = r.body.clone();
-    reply(r.respond, StatusCode::CREATED, &echo);
+    echo(r);
     let r = next(&mut api).await;
     assert!(
         r.path.starts_with(&format!("{SNG_PATH}/status")),
@@ -618,8 +621,7 @@ async fn a_provider_error_sets_the_condition_records_a_warning_and_is_retried() 
     let r = next(&mut api).await;
     assert_eq!(r.body["reason"], "FailedScale");
     assert_eq!(r.body["type"], "Warning");
-    let echo = r.body.clone();
-    reply(r.respond, StatusCode::CREATED, &echo);
+    echo(r);
     let r = next(&mut api).await;
     let status = &r.body["status"];
     let able = condition(status, "AbleToScale");
@@ -651,8 +653,7 @@ async fn a_provider_error_sets_the_condition_records_a_warning_and_is_retried() 
     });
     let r = next(&mut api).await;
     assert_eq!(r.body["reason"], "Scaled");
-    let echo = r.body.clone();
-    reply(r.respond, StatusCode::CREATED, &echo);
+    echo(r);
     let r = next(&mut api).await;
     assert_eq!(
         condition(&r.body["status"], "AbleToScale")["status"],
@@ -676,6 +677,12 @@ fn lease(holder: &str, renewed: DateTime<Utc>, transitions: i32) -> Value {
                     "leaseTransitions": transitions}})
 }
 
+/// One acquire-or-renew attempt of `elector`, in the background.
+fn attempt(elector: &Arc<LeaderElector>) -> tokio::task::JoinHandle<Result<Attempt, kube::Error>> {
+    let elector = elector.clone();
+    tokio::spawn(async move { elector.try_acquire_or_renew().await })
+}
+
 #[tokio::test]
 async fn leader_hand_over_through_the_lease() {
     const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/karpenter/leases";
@@ -694,10 +701,7 @@ async fn leader_hand_over_through_the_lease() {
     let b = Arc::new(elector("replica-b"));
 
     // a: no Lease yet, so it creates one naming itself.
-    let task = {
-        let a = a.clone();
-        tokio::spawn(async move { a.try_acquire_or_renew().await })
-    };
+    let task = attempt(&a);
     let r = next(&mut api).await;
     assert_eq!(
         (r.method.as_str(), r.path.as_str()),
@@ -719,10 +723,7 @@ async fn leader_hand_over_through_the_lease() {
 
     // b: a renewed 5 s ago; b follows and writes nothing.
     clock.advance(Duration::from_secs(5));
-    let task = {
-        let b = b.clone();
-        tokio::spawn(async move { b.try_acquire_or_renew().await })
-    };
+    let task = attempt(&b);
     let r = next(&mut api).await;
     assert_eq!(r.method, Method::GET);
     reply(r.respond, StatusCode::OK, &lease("replica-a", t0(), 0));
@@ -736,10 +737,7 @@ async fn leader_hand_over_through_the_lease() {
     // a stops renewing; 16 s after its last renewal b takes over with a PUT
     // carrying the resourceVersion it read.
     clock.advance(Duration::from_secs(11));
-    let task = {
-        let b = b.clone();
-        tokio::spawn(async move { b.try_acquire_or_renew().await })
-    };
+    let task = attempt(&b);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &lease("replica-a", t0(), 0));
     let r = next(&mut api).await;
@@ -753,10 +751,7 @@ async fn leader_hand_over_through_the_lease() {
     assert_eq!(task.await.unwrap().unwrap(), Attempt::Leading);
 
     // a comes back: b's Lease is fresh, so a follows.
-    let task = {
-        let a = a.clone();
-        tokio::spawn(async move { a.try_acquire_or_renew().await })
-    };
+    let task = attempt(&a);
     let r = next(&mut api).await;
     reply(
         r.respond,
@@ -772,10 +767,7 @@ async fn leader_hand_over_through_the_lease() {
 
     // Two replicas racing for an expired Lease: the loser's PUT gets 409.
     clock.advance(Duration::from_secs(60));
-    let task = {
-        let a = a.clone();
-        tokio::spawn(async move { a.try_acquire_or_renew().await })
-    };
+    let task = attempt(&a);
     let r = next(&mut api).await;
     reply(
         r.respond,
@@ -822,8 +814,7 @@ async fn an_invalid_spec_is_reported_once_and_never_reconciled() {
         "{}",
         r.body["note"]
     );
-    let echo = r.body.clone();
-    reply(r.respond, StatusCode::CREATED, &echo);
+    echo(r);
     let r = next(&mut api).await;
     assert!(
         r.path.starts_with(&format!("{HA_PATH}/status")),
