@@ -515,7 +515,8 @@ impl Controller {
         let mut next_full = Instant::now();
         loop {
             let now = Instant::now();
-            if self.node_groups.is_synced() && self.cache.is_synced() {
+            let ready = self.node_groups.is_synced() && self.cache.is_synced();
+            if ready {
                 if now >= next_full {
                     self.node_groups.mark_all();
                     next_full = now + period;
@@ -536,7 +537,7 @@ impl Controller {
             let deadline = retry
                 .map_or(next_full, |r| r.min(next_full))
                 .max(Instant::now() + Duration::from_millis(1));
-            let deadline = if self.node_groups.is_synced() {
+            let deadline = if ready {
                 deadline
             } else {
                 Instant::now() + Duration::from_millis(50)
