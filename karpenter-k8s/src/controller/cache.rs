@@ -178,6 +178,9 @@ pub struct ClusterCache {
     /// Bumped on every change a pending or reserved capacity producer could
     /// see.
     changed: watch::Sender<u64>,
+    /// Bumped when a node appears, goes, or changes readiness or
+    /// provider ID: what a node group's ready count reads.
+    readiness: watch::Sender<u64>,
 }
 
 impl Default for ClusterCache {
@@ -217,6 +220,7 @@ impl ClusterCache {
         Self {
             state: Mutex::new(State::default()),
             changed: watch::channel(0).0,
+            readiness: watch::channel(0).0,
         }
     }
 
@@ -228,6 +232,12 @@ impl ClusterCache {
 
     fn bump(&self) {
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// A receiver that sees every change of which nodes are Ready, by
+    /// provider ID.
+    pub fn subscribe_readiness(&self) -> watch::Receiver<u64> {
+        self.readiness.subscribe()
     }
 
     /// A receiver that sees every change producers could notice.
@@ -255,6 +265,8 @@ impl ClusterCache {
     /// Applies one Node watch event.
     pub fn node_event(&self, event: watcher::Event<WatchedNode>) {
         let mut s = self.lock();
+        let nodes_before = s.nodes.len();
+        let mut readiness_changed = false;
         match event {
             watcher::Event::Init => s.relist_nodes = Some(HashSet::new()),
             watcher::Event::InitApply(n) | watcher::Event::Apply(n) => {
@@ -267,6 +279,9 @@ impl ClusterCache {
                         for index in &mut s.reserved {
                             index.apply_node(&node);
                         }
+                        readiness_changed = s.nodes.get(&name).map(|n| n.ready) != Some(node.ready)
+                            || s.provider_ids.get(&name).map(String::as_str)
+                                != Some(provider_id.as_str()).filter(|p| !p.is_empty());
                         if provider_id.is_empty() {
                             s.provider_ids.remove(&name);
                         } else {
@@ -299,7 +314,11 @@ impl ClusterCache {
                 s.synced.nodes = true;
             }
         }
+        let readiness_changed = readiness_changed || s.nodes.len() != nodes_before;
         drop(s);
+        if readiness_changed {
+            self.readiness.send_modify(|g| *g = g.wrapping_add(1));
+        }
         self.bump();
     }
 
@@ -637,5 +656,14 @@ mod tests {
             cache.ready_instances(["fake:///n1", "fake:///n2", "fake:///n9"]),
             1
         );
+
+        // Readiness: a heartbeat-only update says nothing; n2 turning
+        // Ready does.
+        let readiness = cache.subscribe_readiness();
+        cache.node_event(watcher::Event::Apply(watched(node_json("n1", true))));
+        assert!(!readiness.has_changed().unwrap());
+        cache.node_event(watcher::Event::Apply(watched(node_json("n2", true))));
+        assert!(readiness.has_changed().unwrap());
+        assert_eq!(cache.ready_instances(["fake:///n1", "fake:///n2"]), 2);
     }
 }

@@ -204,6 +204,9 @@ pub struct Controller {
     ha_written: PerObject<serde_json::Value>,
     /// Producer gauge values last exported, to tell which changed.
     exported: Mutex<HashMap<Series, f64>>,
+    /// Each node group's instances (provider IDs) as its provider last
+    /// listed them, to recount Ready ones when Nodes change.
+    instances: PerObject<Vec<String>>,
     /// When each failed node group may be retried.
     retry_at: PerObject<(Instant, u32)>,
 }
@@ -344,6 +347,7 @@ impl Controller {
             ha_written: PerObject::default(),
             exported: Mutex::new(HashMap::new()),
             retry_at: PerObject::default(),
+            instances: PerObject::default(),
         })
     }
 
@@ -490,6 +494,7 @@ impl Controller {
                     _ => {
                         lock(&self.ng_status).remove(key);
                         lock(&self.retry_at).remove(key);
+                        lock(&self.instances).remove(key);
                     }
                 }
             }
@@ -512,6 +517,7 @@ impl Controller {
 
     async fn node_group_loop(&self, shutdown: &CancellationToken) {
         let period = self.config.node_group_sync_period;
+        let mut readiness = self.cache.subscribe_readiness();
         let mut next_full = Instant::now();
         loop {
             let now = Instant::now();
@@ -542,8 +548,43 @@ impl Controller {
             } else {
                 Instant::now() + Duration::from_millis(50)
             };
-            if !self.wait(&self.node_groups, shutdown, deadline).await {
-                return;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.node_groups.woken() => {}
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                changed = readiness.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    // Let nodes that turn Ready together land, then count.
+                    tokio::time::sleep(self.config.debounce).await;
+                    readiness.mark_unchanged();
+                    self.refresh_ready_counts().await;
+                }
+            }
+        }
+    }
+
+    /// Recounts the Ready instances of every node group whose provider
+    /// listed its instances at the last reconcile (no provider call), and
+    /// writes the status of those whose count changed.
+    async fn refresh_ready_counts(&self) {
+        let listed: Vec<(ObjectKey, Vec<String>)> = lock(&self.instances)
+            .iter()
+            .map(|(k, ids)| (k.clone(), ids.clone()))
+            .collect();
+        for (key, ids) in listed {
+            let Some(object) = self.node_groups.get(&key) else {
+                continue;
+            };
+            let Some(mut status) = lock(&self.ng_status).get(&key).cloned() else {
+                continue;
+            };
+            let ready = self.cache.ready_instances(ids.iter().map(String::as_str));
+            if status.replicas != Some(ready) {
+                status.replicas = Some(ready);
+                self.write_node_group_status(&key, &object, &object.spec, status)
+                    .await;
             }
         }
     }
@@ -763,15 +804,19 @@ impl Controller {
             providers: &self.registry,
         };
         let mut out = reconcile_node_group(&sng, &ctx).await;
+        let mut listed = None;
         if out.observed.is_ok()
             && let Ok(handle) = self.registry.node_group(&sng.spec)
             && let Ok(Some(instances)) = handle.instances().await
         {
-            out.status.replicas = Some(
-                self.cache
-                    .ready_instances(instances.iter().map(|i| i.provider_id.as_str())),
-            );
+            let ids: Vec<String> = instances.into_iter().map(|i| i.provider_id).collect();
+            out.status.replicas = Some(self.cache.ready_instances(ids.iter().map(String::as_str)));
+            listed = Some(ids);
         }
+        match listed {
+            Some(ids) => lock(&self.instances).insert(key.clone(), ids),
+            None => lock(&self.instances).remove(&key),
+        };
         match &out.write {
             Some(ScaleWrite {
                 from,
