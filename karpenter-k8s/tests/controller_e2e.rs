@@ -145,6 +145,22 @@ fn recipe(api: &FakeApi) {
         .unwrap();
 }
 
+/// Node group `web` (fake, 1 node) with the pending-capacity recipe, and the
+/// controller running on `api`, driven by events only.
+async fn start_web_recipe(api: &FakeApi) -> (Running, FakeNodeGroup) {
+    api.upsert("scalablenodegroups", node_group_object("web", 1))
+        .unwrap();
+    recipe(api);
+    let web = fake_group("web", 1);
+    let running = Running::start(
+        api,
+        registry_with(std::slice::from_ref(&web)),
+        event_driven(),
+    )
+    .await;
+    (running, web)
+}
+
 /// Periods long enough that only events drive the loops during a test.
 fn event_driven() -> ControllerConfig {
     ControllerConfig {
@@ -159,16 +175,7 @@ fn event_driven() -> ControllerConfig {
 async fn unschedulable_pods_reach_the_node_group_through_the_whole_controller() {
     let api = FakeApi::new();
     full_web_node(&api);
-    api.upsert("scalablenodegroups", node_group_object("web", 1))
-        .unwrap();
-    recipe(&api);
-    let web = fake_group("web", 1);
-    let running = Running::start(
-        &api,
-        registry_with(std::slice::from_ref(&web)),
-        event_driven(),
-    )
-    .await;
+    let (running, web) = start_web_recipe(&api).await;
     // The first passes run at start: nothing is pending, the group stays at 1.
     wait_until(
         "the producer exports its gauge",
@@ -460,16 +467,7 @@ async fn every_request_is_allowed_by_deploy_rbac_and_every_rule_is_used() {
         "metadata": {"name": "logs", "namespace": "kube-system"},
         "spec": {"template": {"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}}}}))
         .unwrap();
-    api.upsert("scalablenodegroups", node_group_object("web", 1))
-        .unwrap();
-    recipe(&api);
-    let web = fake_group("web", 1);
-    let running = Running::start(
-        &api,
-        registry_with(std::slice::from_ref(&web)),
-        event_driven(),
-    )
-    .await;
+    let (running, web) = start_web_recipe(&api).await;
     api.upsert(
         "pods",
         fixtures::pod("default", "batch-0", None, &[("cpu", "3")], true),

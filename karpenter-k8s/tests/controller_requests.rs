@@ -42,7 +42,9 @@ fn mock() -> (kube::Client, ApiHandle) {
     (kube::Client::new(service, "default"), handle)
 }
 
-/// One request: its method, path (with query) and JSON body.
+/// One request: its method, path (with query) and JSON body. A test that
+/// checks no request follows drops its controller first: the mock's
+/// `next_request` answers `None` once the last client is gone.
 struct Seen {
     method: Method,
     path: String,
@@ -135,10 +137,36 @@ fn controller(
     client: kube::Client,
     registry: ProviderRegistry,
     metrics: Arc<Metrics>,
-) -> Controller {
-    Controller::new(client, registry, metrics, None, ControllerConfig::default())
-        .unwrap()
-        .with_clock(Arc::new(SimClock::new(t0())))
+) -> Arc<Controller> {
+    with_clock(client, registry, metrics, Arc::new(SimClock::new(t0())))
+}
+
+fn with_clock(
+    client: kube::Client,
+    registry: ProviderRegistry,
+    metrics: Arc<Metrics>,
+    clock: Arc<SimClock>,
+) -> Arc<Controller> {
+    let c = Controller::new(client, registry, metrics, None, ControllerConfig::default()).unwrap();
+    Arc::new(c.with_clock(clock))
+}
+
+/// Reconciles the autoscaler `default/workers` once, in the background.
+fn sync_autoscaler(c: &Arc<Controller>) -> tokio::task::JoinHandle<()> {
+    let c = c.clone();
+    tokio::spawn(async move {
+        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
+            .await
+    })
+}
+
+/// Reconciles the node group `default/workers` once, in the background.
+fn sync_node_group(c: &Arc<Controller>) -> tokio::task::JoinHandle<()> {
+    let c = c.clone();
+    tokio::spawn(async move {
+        c.reconcile_node_group(ObjectKey::new("default", "workers"))
+            .await
+    })
 }
 
 fn queue_metrics(length: f64) -> Arc<Metrics> {
@@ -169,11 +197,7 @@ async fn scale_up_reads_and_writes_the_scale_subresource_then_patches_status() {
     let (client, mut api) = mock();
     let c = controller(client, ProviderRegistry::new(), queue_metrics(20.0));
     c.autoscalers().apply(autoscaler(None));
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-        c
-    });
+    let run = sync_autoscaler(&c);
 
     let r = next(&mut api).await;
     assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", SCALE_PATH));
@@ -232,6 +256,7 @@ async fn scale_up_reads_and_writes_the_scale_subresource_then_patches_status() {
     reply(r.respond, StatusCode::OK, &stored);
 
     run.await.unwrap();
+    drop(c);
     assert!(
         api.next_request().await.is_none(),
         "no request after the status patch"
@@ -249,10 +274,7 @@ async fn stabilization_holds_the_size_and_says_so() {
         "currentReplicas": 5, "desiredReplicas": 5,
         "history": {"recommendations": [{"time": recent, "replicas": 5}]}
     }))));
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", SCALE_PATH));
     reply(r.respond, StatusCode::OK, &scale(5, 5));
@@ -277,6 +299,7 @@ async fn stabilization_holds_the_size_and_says_so() {
         &serde_json::to_value(autoscaler(None)).unwrap(),
     );
     run.await.unwrap();
+    drop(c);
     assert!(api.next_request().await.is_none());
 }
 
@@ -286,10 +309,7 @@ async fn an_unreadable_metric_never_scales_and_the_condition_and_an_event_say_wh
     // Nothing exports the gauge and no Prometheus is configured.
     let c = controller(client, ProviderRegistry::new(), Arc::new(Metrics::new()));
     c.autoscalers().apply(autoscaler(None));
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", SCALE_PATH));
     reply(r.respond, StatusCode::OK, &scale(3, 3));
@@ -331,6 +351,7 @@ async fn an_unreadable_metric_never_scales_and_the_condition_and_an_event_say_wh
         &serde_json::to_value(autoscaler(None)).unwrap(),
     );
     run.await.unwrap();
+    drop(c);
     assert!(api.next_request().await.is_none());
 }
 
@@ -359,10 +380,7 @@ async fn a_restart_keeps_the_persisted_history_and_does_not_scale_down_early() {
     let (client, mut api) = mock();
     let c = controller(client, ProviderRegistry::new(), queue_metrics(8.0));
     c.autoscalers().apply(one_node_per_minute(persisted));
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(5, 5));
     let r = next(&mut api).await;
@@ -391,10 +409,7 @@ async fn a_restart_keeps_the_persisted_history_and_does_not_scale_down_early() {
     c.autoscalers().apply(one_node_per_minute(
         json!({"currentReplicas": 5, "desiredReplicas": 5}),
     ));
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(5, 5));
     let r = next(&mut api).await;
@@ -411,11 +426,7 @@ async fn a_conflict_on_the_status_patch_is_retried_with_the_same_content() {
     let (client, mut api) = mock();
     let c = controller(client, ProviderRegistry::new(), queue_metrics(12.0));
     c.autoscalers().apply(autoscaler(None));
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-        c
-    });
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(3, 3));
     // 12 / 4 = 3: no change, no write.
@@ -443,18 +454,16 @@ async fn a_conflict_on_the_status_patch_is_retried_with_the_same_content() {
         StatusCode::OK,
         &serde_json::to_value(autoscaler(None)).unwrap(),
     );
-    let c = run.await.unwrap();
+    run.await.unwrap();
 
     // The next sync changes nothing it decides on, and its history is not
     // due: the status it would write is the one written, so no patch.
-    let run = tokio::spawn(async move {
-        c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", SCALE_PATH));
     reply(r.respond, StatusCode::OK, &scale(3, 3));
     run.await.unwrap();
+    drop(c);
     assert!(
         api.next_request().await.is_none(),
         "no status patch in a steady state"
@@ -465,27 +474,16 @@ async fn a_conflict_on_the_status_patch_is_retried_with_the_same_content() {
 async fn a_steady_autoscaler_writes_its_history_when_the_interval_is_due() {
     let (client, mut api) = mock();
     let clock = Arc::new(SimClock::new(t0()));
-    let c = Controller::new(
+    let c = with_clock(
         client,
         ProviderRegistry::new(),
         queue_metrics(12.0),
-        None,
-        ControllerConfig::default(),
-    )
-    .unwrap()
-    .with_clock(clock.clone());
+        clock.clone(),
+    );
     c.autoscalers().apply(autoscaler(None));
-    let c = Arc::new(c);
-    let sync = |c: &Arc<Controller>| {
-        let c = c.clone();
-        tokio::spawn(async move {
-            c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-                .await
-        })
-    };
     let stored = serde_json::to_value(autoscaler(None)).unwrap();
     // First sync: status with history.
-    let run = sync(&c);
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(3, 3));
     let r = next(&mut api).await;
@@ -497,14 +495,14 @@ async fn a_steady_autoscaler_writes_its_history_when_the_interval_is_due() {
     run.await.unwrap();
     // 15 s later: nothing changed, nothing written.
     clock.advance(Duration::from_secs(15));
-    let run = sync(&c);
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(3, 3));
     run.await.unwrap();
     // 60 s after the last write: the history is due, with every
     // recommendation since.
     clock.advance(Duration::from_secs(45));
-    let run = sync(&c);
+    let run = sync_autoscaler(&c);
     let r = next(&mut api).await;
     reply(r.respond, StatusCode::OK, &scale(3, 3));
     let r = next(&mut api).await;
@@ -563,10 +561,7 @@ async fn a_node_group_is_set_to_spec_replicas_and_its_status_patched() {
         Arc::new(Metrics::new()),
     );
     c.node_groups().apply(node_group(4));
-    let run = tokio::spawn(async move {
-        c.reconcile_node_group(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_node_group(&c);
     let r = next(&mut api).await;
     assert!(r.path.starts_with(EVENTS_PATH), "{}", r.path);
     assert_eq!(r.body["reason"], "Scaled");
@@ -613,11 +608,7 @@ async fn a_provider_error_sets_the_condition_records_a_warning_and_is_retried() 
         Arc::new(Metrics::new()),
     );
     c.node_groups().apply(node_group(5));
-    let run = tokio::spawn(async move {
-        c.reconcile_node_group(ObjectKey::new("default", "workers"))
-            .await;
-        c
-    });
+    let run = sync_node_group(&c);
     let r = next(&mut api).await;
     assert_eq!(r.body["reason"], "FailedScale");
     assert_eq!(r.body["type"], "Warning");
@@ -641,16 +632,13 @@ async fn a_provider_error_sets_the_condition_records_a_warning_and_is_retried() 
         StatusCode::OK,
         &serde_json::to_value(node_group(5)).unwrap(),
     );
-    let c = run.await.unwrap();
+    run.await.unwrap();
     assert_eq!(group.desired(), 3, "what fitted was launched");
 
     // The intent stays in spec.replicas: the next reconcile tries again, and
     // once the cloud allows it the write goes through.
     group.set_capacity(None);
-    let run = tokio::spawn(async move {
-        c.reconcile_node_group(ObjectKey::new("default", "workers"))
-            .await;
-    });
+    let run = sync_node_group(&c);
     let r = next(&mut api).await;
     assert_eq!(r.body["reason"], "Scaled");
     echo(r);
@@ -787,24 +775,13 @@ async fn leader_hand_over_through_the_lease() {
 #[tokio::test]
 async fn an_invalid_spec_is_reported_once_and_never_reconciled() {
     let (client, mut api) = mock();
-    let c = Arc::new(controller(
-        client,
-        ProviderRegistry::new(),
-        queue_metrics(20.0),
-    ));
+    let c = controller(client, ProviderRegistry::new(), queue_metrics(20.0));
     let mut v = serde_json::to_value(autoscaler(None)).unwrap();
     v["spec"]["minReplicas"] = json!(5);
     v["spec"]["maxReplicas"] = json!(2);
     c.autoscalers()
         .apply(serde_json::from_value(v.clone()).unwrap());
-    let sync = |c: &Arc<Controller>| {
-        let c = c.clone();
-        tokio::spawn(async move {
-            c.reconcile_autoscaler(ObjectKey::new("default", "workers"))
-                .await
-        })
-    };
-    let run = sync(&c);
+    let run = sync_autoscaler(&c);
     // No scale read: a Warning Event, then the condition.
     let r = next(&mut api).await;
     assert!(r.path.starts_with(EVENTS_PATH), "{} {}", r.method, r.path);
@@ -830,7 +807,7 @@ async fn an_invalid_spec_is_reported_once_and_never_reconciled() {
     run.await.unwrap();
 
     // The next sync: nothing new to say, nothing written.
-    sync(&c).await.unwrap();
+    sync_autoscaler(&c).await.unwrap();
     drop(c);
     assert!(
         api.next_request().await.is_none(),

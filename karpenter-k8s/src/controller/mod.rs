@@ -84,7 +84,7 @@ use crate::prometheus::{Metrics, PrometheusSource, ReconcileKind, ReconcileResul
 use cache::{ClusterCache, WatchedDaemonSet, WatchedNode, WatchedPod};
 use local::{LocalFirstProvider, LocalFirstSource, exact_selector};
 use scale::{TargetResolver, Unresolved};
-use store::{Change, Lenient, OfKube, PerObject, Store};
+use store::{Change, Lenient, PerObject, Store, key_of};
 
 /// How the controllers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -900,6 +900,53 @@ impl Controller {
 
     // ------------------------------------------------------------ autoscalers
 
+    /// Remembers `status` and writes it, with its history when `history`
+    /// (see [`persist_history`](Self::persist_history)); without it, a
+    /// status equal to the one last written is not written again.
+    async fn write_autoscaler_status(
+        &self,
+        key: &ObjectKey,
+        status: core::HorizontalAutoscalerStatus,
+        ready_replicas: Option<i32>,
+        history: bool,
+    ) {
+        let status = crd::HorizontalAutoscalerStatus {
+            core: status,
+            ready_replicas,
+        };
+        let mut patch = status_patch(&status, &["lastScaleTime"]);
+        let mut without_history = patch.clone();
+        if let Some(s) = without_history
+            .get_mut("status")
+            .and_then(|s| s.as_object_mut())
+        {
+            s.remove("history");
+        }
+        if !history {
+            patch = without_history.clone();
+        }
+        lock(&self.ha_status).insert(key.clone(), status.core);
+        // In a steady state (same size, same readings, history not due) the
+        // status is what was last written: no request.
+        if !history && lock(&self.ha_written).get(key) == Some(&without_history) {
+            return;
+        }
+        match self
+            .patch_status::<crd::HorizontalAutoscaler>(key, &patch)
+            .await
+        {
+            Ok(()) => {
+                lock(&self.ha_written).insert(key.clone(), without_history);
+            }
+            Err(e) => {
+                tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again");
+                // Write the history again next time.
+                lock(&self.persisted).remove(key);
+                lock(&self.ha_written).remove(key);
+            }
+        }
+    }
+
     /// Whether this status's history must be written now.
     fn persist_history(
         &self,
@@ -956,28 +1003,8 @@ impl Controller {
                 &errors,
             )
             .await;
-            let patch = status_patch(
-                &crd::HorizontalAutoscalerStatus {
-                    core: status.clone(),
-                    ready_replicas: None,
-                },
-                &[],
-            );
-            let unchanged = lock(&self.ha_written).get(&key) == Some(&patch);
-            lock(&self.ha_status).insert(key.clone(), status);
-            if !unchanged {
-                match self
-                    .patch_status::<crd::HorizontalAutoscaler>(&key, &patch)
-                    .await
-                {
-                    Ok(()) => {
-                        lock(&self.ha_written).insert(key.clone(), patch);
-                    }
-                    Err(e) => {
-                        tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again")
-                    }
-                }
-            }
+            self.write_autoscaler_status(&key, status, None, false)
+                .await;
             return;
         }
         let resolved = self
@@ -1052,39 +1079,9 @@ impl Controller {
             self.event(&*object, EventType::Warning, &reason, "Decide", first.to_string()).await;
         }
         let ready = lock(&target.last).as_ref().map(|s| s.status_replicas);
-        let status = crd::HorizontalAutoscalerStatus {
-            core: out.status.clone(),
-            ready_replicas: ready,
-        };
         let persist = self.persist_history(&key, &out.status, now);
-        let mut patch = status_patch(&status, &["lastScaleTime"]);
-        if !persist && let Some(s) = patch.get_mut("status").and_then(|s| s.as_object_mut()) {
-            s.remove("history");
-        }
-        lock(&self.ha_status).insert(key.clone(), out.status);
-        // In a steady state (same size, same readings, history not due) the
-        // status is what was last written: no request.
-        let unchanged = !persist && lock(&self.ha_written).get(&key) == Some(&patch);
-        if !unchanged {
-            match self
-                .patch_status::<crd::HorizontalAutoscaler>(&key, &patch)
-                .await
-            {
-                Ok(()) => {
-                    let mut written = patch;
-                    if let Some(s) = written.get_mut("status").and_then(|s| s.as_object_mut()) {
-                        s.remove("history");
-                    }
-                    lock(&self.ha_written).insert(key.clone(), written);
-                }
-                Err(e) => {
-                    tracing::warn!(autoscaler = %key, error = %e, "status patch failed; the next reconcile writes it again");
-                    // Write the history again next time.
-                    lock(&self.persisted).remove(&key);
-                    lock(&self.ha_written).remove(&key);
-                }
-            }
-        }
+        self.write_autoscaler_status(&key, out.status, ready, persist)
+            .await;
         let result = if out.errors.is_empty() {
             ReconcileResult::Success
         } else {
@@ -1280,7 +1277,7 @@ impl Controller {
                     })
                 });
             if reads {
-                self.autoscalers.mark(ObjectKey::of_kube(&ha.metadata));
+                self.autoscalers.mark(key_of(&ha.metadata));
             }
         }
     }

@@ -173,7 +173,7 @@ impl<K: Resource + HasSpecOf> Store<K> {
 
     /// Stores `object` (as a watch event would) and says what changed.
     pub fn apply(&self, object: K) -> Change {
-        let key = ObjectKey::of_kube(object.meta());
+        let key = key_of(object.meta());
         let mut objects = lock(&self.objects);
         let spec_changed = objects
             .get(&key)
@@ -228,7 +228,7 @@ impl<K: Resource + HasSpecOf> Store<K> {
                 Vec::new()
             }
             watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
-                let key = ObjectKey::of_kube(&o.metadata);
+                let key = key_of(&o.metadata);
                 if let Some(seen) = lock(&self.relist).as_mut() {
                     seen.insert(key.clone());
                 }
@@ -240,7 +240,7 @@ impl<K: Resource + HasSpecOf> Store<K> {
                     }
                 }
             }
-            watcher::Event::Delete(o) => vec![self.delete(&ObjectKey::of_kube(&o.metadata))],
+            watcher::Event::Delete(o) => vec![self.delete(&key_of(&o.metadata))],
             watcher::Event::InitDone => {
                 let seen = lock(&self.relist).take();
                 let mut changes = Vec::new();
@@ -258,19 +258,14 @@ impl<K: Resource + HasSpecOf> Store<K> {
     }
 }
 
-/// `namespace/name` of Kubernetes metadata.
-pub trait OfKube {
-    /// The key of the object with `meta`.
-    fn of_kube(meta: &ObjectMeta) -> Self;
-}
-
-impl OfKube for ObjectKey {
-    fn of_kube(meta: &ObjectMeta) -> Self {
-        ObjectKey::new(
-            meta.namespace.as_deref().unwrap_or("default"),
-            meta.name.as_deref().unwrap_or(""),
-        )
-    }
+/// The key of the object with Kubernetes metadata `meta` (namespace
+/// `default` when it has none), as core's [`ObjectKey::of`] does for core
+/// metadata.
+pub fn key_of(meta: &ObjectMeta) -> ObjectKey {
+    ObjectKey::new(
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or(""),
+    )
 }
 
 /// Last-known values per object, e.g. the statuses the controller wrote.
